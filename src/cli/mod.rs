@@ -1,0 +1,1 @@
+//! The `guestwire` command line.

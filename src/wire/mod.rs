@@ -1,0 +1,13 @@
+//! Pure codecs, one file (or folder) per protocol: frame decoding and encoding with no IO and no
+//! clock. Every decoder is incremental, bounded and reports bad input as a typed [`WireError`].
+
+pub mod codec;
+pub mod error;
+pub mod frame;
+pub mod hex;
+
+pub use codec::{
+    Decoded, DecodedFrame, Decoder, Describe, Direction, Encoder, Frame, decode_all, decode_chunks,
+};
+pub use error::{EncodeError, WireError};
+pub use hex::HexPreview;
