@@ -5,6 +5,7 @@ pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod hex;
+pub mod sniff;
 
 pub use codec::{
     Decoded, DecodedFrame, Decoder, Describe, Direction, Encoder, Frame, decode_all, decode_chunks,
