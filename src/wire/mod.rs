@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod error;
+pub mod fcexec;
 pub mod frame;
 pub mod hex;
 pub mod sniff;
