@@ -6,6 +6,7 @@ pub mod error;
 pub mod fcexec;
 pub mod frame;
 pub mod hex;
+pub mod qga;
 pub mod sniff;
 
 pub use codec::{
