@@ -5,6 +5,7 @@ pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod hex;
+pub mod hybrid;
 pub mod sniff;
 
 pub use codec::{
