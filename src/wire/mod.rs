@@ -6,6 +6,7 @@ pub mod error;
 pub mod frame;
 pub mod hex;
 pub mod hybrid;
+pub mod raw;
 pub mod sniff;
 
 pub use codec::{
