@@ -265,12 +265,9 @@ fn parse_port(s: &[u8]) -> Result<u32, &'static str> {
     Ok(v)
 }
 
-/// Where `buf` stops being a prefix of `connect ` (any case): the first differing position.
-fn connect_prefix_mismatch(buf: &[u8]) -> Option<usize> {
-    b"connect "
-        .iter()
-        .zip(buf)
-        .position(|(want, got)| !got.eq_ignore_ascii_case(want))
+/// Whether `buf` (at most 8 bytes) is a prefix of `connect `, in any case.
+fn is_connect_prefix(buf: &[u8]) -> bool {
+    b"connect ".len() >= buf.len() && b"connect "[..buf.len()].eq_ignore_ascii_case(buf)
 }
 
 /// The VMM side of the handshake: reads the host's `CONNECT <port>\n` the way one VMM does.
@@ -372,13 +369,15 @@ impl ConnectParser {
             None => (window.len(), false),
         };
         self.partial.extend_from_slice(&window[..take]);
-        // Cloud Hypervisor reads byte by byte and rejects at the first byte that cannot start
-        // `connect `, without waiting for the newline.
+        // Cloud Hypervisor reads byte by byte and, once it has 8 bytes, rejects a command that
+        // does not start with `connect ` without waiting for the newline.
+        let keyword = b"connect ".len();
         if self.flavour == Flavour::CloudHypervisor
-            && let Some(k) = connect_prefix_mismatch(&self.partial)
+            && self.partial.len() >= keyword
+            && !is_connect_prefix(&self.partial[..keyword])
         {
             let mut line = std::mem::take(&mut self.partial);
-            line.truncate(k + 1);
+            line.truncate(keyword);
             return self.finish(RejectReason::NotConnect, line);
         }
         if newline {

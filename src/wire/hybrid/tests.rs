@@ -134,8 +134,16 @@ fn eof_and_zero_byte_reads_reject() {
 fn cloud_hypervisor_rejects_a_bad_keyword_before_the_newline() {
     let mut p = ConnectParser::new(Flavour::CloudHypervisor);
     assert_eq!(
-        reject_reason(&p.on_read(b"HELLO")),
-        RejectReason::NotConnect
+        p.on_read(b"HELLO"),
+        ConnectOutcome::NeedMore,
+        "fewer than 8 bytes"
+    );
+    assert_eq!(
+        p.on_read(b" WORLD"),
+        ConnectOutcome::Reject {
+            reason: RejectReason::NotConnect,
+            line: b"HELLO WO".to_vec()
+        }
     );
     // vhost-device waits for the newline, then closes.
     let mut p = ConnectParser::new(Flavour::VhostDevice);
