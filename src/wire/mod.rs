@@ -6,7 +6,10 @@ pub mod error;
 pub mod fcexec;
 pub mod frame;
 pub mod hex;
+pub mod http;
+pub mod hybrid;
 pub mod qga;
+pub mod raw;
 pub mod sniff;
 
 pub use codec::{
