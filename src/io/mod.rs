@@ -1,0 +1,12 @@
+//! Tokio adapters between the pure layers and real channels: endpoint addresses and their one
+//! parser ([`endpoint`]), connecting ([`mod@connect`]) and listening ([`listen`]) on Unix sockets,
+//! TCP, AF_VSOCK, pseudo-terminals ([`pty`]) and stdio, one boxed duplex stream type for all of
+//! them ([`stream`]), and framed streams over the sans-IO codecs ([`framed`]).
+//!
+//! This layer sits on [`crate::wire`] and below the roles (host client, mock guest, mock VMM).
+
+pub mod endpoint;
+pub mod stream;
+
+pub use endpoint::{Endpoint, EndpointError};
+pub use stream::{AsyncReadWrite, BoxStream, Connected};
