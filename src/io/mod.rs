@@ -6,7 +6,11 @@
 //! This layer sits on [`crate::wire`] and below the roles (host client, mock guest, mock VMM).
 
 pub mod endpoint;
+pub mod fd;
+pub mod pty;
 pub mod stream;
 
 pub use endpoint::{Endpoint, EndpointError};
+pub use fd::FdStream;
+pub use pty::{Pty, PtyError};
 pub use stream::{AsyncReadWrite, BoxStream, Connected};
