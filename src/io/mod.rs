@@ -5,12 +5,16 @@
 //!
 //! This layer sits on [`crate::wire`] and below the roles (host client, mock guest, mock VMM).
 
+pub mod connect;
 pub mod endpoint;
 pub mod fd;
+pub mod listen;
 pub mod pty;
 pub mod stream;
 
+pub use connect::{ConnectError, connect, connect_unix};
 pub use endpoint::{Endpoint, EndpointError};
 pub use fd::FdStream;
+pub use listen::{ListenError, Listener};
 pub use pty::{Pty, PtyError};
 pub use stream::{AsyncReadWrite, BoxStream, Connected};
