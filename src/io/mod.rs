@@ -8,6 +8,7 @@
 pub mod connect;
 pub mod endpoint;
 pub mod fd;
+pub mod framed;
 pub mod listen;
 pub mod pty;
 pub mod stream;
@@ -15,6 +16,7 @@ pub mod stream;
 pub use connect::{ConnectError, connect, connect_unix};
 pub use endpoint::{Endpoint, EndpointError};
 pub use fd::FdStream;
+pub use framed::{FramedReader, FramedWriter, READ_CHUNK, ReadError, WriteError};
 pub use listen::{ListenError, Listener};
 pub use pty::{Pty, PtyError};
 pub use stream::{AsyncReadWrite, BoxStream, Connected};
