@@ -1,0 +1,22 @@
+//! Tokio adapters between the pure layers and real channels: endpoint addresses and their one
+//! parser ([`endpoint`]), connecting ([`mod@connect`]) and listening ([`listen`]) on Unix sockets,
+//! TCP, AF_VSOCK, pseudo-terminals ([`pty`]) and stdio, one boxed duplex stream type for all of
+//! them ([`stream`]), and framed streams over the sans-IO codecs ([`framed`]).
+//!
+//! This layer sits on [`crate::wire`] and below the roles (host client, mock guest, mock VMM).
+
+pub mod connect;
+pub mod endpoint;
+pub mod fd;
+pub mod framed;
+pub mod listen;
+pub mod pty;
+pub mod stream;
+
+pub use connect::{ConnectError, connect, connect_unix};
+pub use endpoint::{Endpoint, EndpointError};
+pub use fd::FdStream;
+pub use framed::{FramedReader, FramedWriter, READ_CHUNK, ReadError, WriteError};
+pub use listen::{ListenError, Listener};
+pub use pty::{Pty, PtyError};
+pub use stream::{AsyncReadWrite, BoxStream, Connected};
