@@ -8,4 +8,5 @@
 
 pub mod cli;
 pub mod fuzzing;
+pub mod host;
 pub mod wire;
