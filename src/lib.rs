@@ -8,5 +8,6 @@
 
 pub mod cli;
 pub mod fuzzing;
+pub mod guest;
 pub mod host;
 pub mod wire;
