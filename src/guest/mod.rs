@@ -2,4 +2,5 @@
 //! operations confined to a root directory, running commands), which each protocol's handlers
 //! call with the fields of their requests.
 
+pub mod exec;
 pub mod files;
