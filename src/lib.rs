@@ -8,5 +8,7 @@
 
 pub mod cli;
 pub mod fuzzing;
+pub mod guest;
+pub mod host;
 pub mod io;
 pub mod wire;

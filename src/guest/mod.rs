@@ -1,0 +1,6 @@
+//! The guest role: the protocol-independent work of guestwire's mock guest agent (file
+//! operations confined to a root directory, running commands), which each protocol's handlers
+//! call with the fields of their requests.
+
+pub mod exec;
+pub mod files;
