@@ -5,6 +5,7 @@ pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod hex;
+pub mod quantix;
 pub mod sniff;
 
 pub use codec::{
