@@ -9,9 +9,12 @@
 //!
 //! - [`envelope`]: `AgentMessage`, the `Payload` oneof and the request/response pairing;
 //! - one file per message family: [`core`], [`events`], [`snapshot`], [`files`], [`desktop`],
-//!   [`system`], [`inventory`], [`agent`]; the enums in [`enums`].
+//!   [`system`], [`inventory`], [`agent`]; the enums in [`enums`];
+//! - [`codec`]: the two framings' decoders and encoders, naming each framing mismatch;
+//!   [`payload`]: what a frame's payload must be.
 
 pub mod agent;
+pub mod codec;
 pub mod core;
 pub mod desktop;
 pub mod enums;
@@ -20,18 +23,28 @@ pub mod events;
 pub mod files;
 pub mod inventory;
 pub mod json;
+pub mod payload;
 pub mod snapshot;
 pub mod system;
 pub mod timestamp;
 
 pub use self::core::*;
 pub use agent::*;
+pub use codec::{
+    FOUND_LEGACY, FOUND_QTX1, LegacyDecoder, LegacyEncoder, MAGIC_AS_LENGTH, MAX_MESSAGE,
+    QTX1_MAGIC, QUANTIX, QUANTIX_LEGACY, QuantixDecoder, QuantixEncoder, legacy_config,
+    qtx1_config,
+};
 pub use desktop::*;
 pub use enums::*;
 pub use envelope::{AgentMessage, MessageKind, PACKAGE, Payload, RESPONSE_FIELD_OFFSET};
 pub use events::*;
 pub use files::*;
 pub use inventory::*;
+pub use payload::decode_payload;
 pub use snapshot::*;
 pub use system::*;
 pub use timestamp::Timestamp;
+
+#[cfg(test)]
+mod codec_tests;
