@@ -11,11 +11,13 @@
 //! - one file per message family: [`core`], [`events`], [`snapshot`], [`files`], [`desktop`],
 //!   [`system`], [`inventory`], [`agent`]; the enums in [`enums`];
 //! - [`codec`]: the two framings' decoders and encoders, naming each framing mismatch;
-//!   [`payload`]: what a frame's payload must be.
+//!   [`payload`]: what a frame's payload must be;
+//! - [`describe`]: one-line summaries for the CLI, captures and the TUI.
 
 pub mod agent;
 pub mod codec;
 pub mod core;
+pub mod describe;
 pub mod desktop;
 pub mod enums;
 pub mod envelope;
