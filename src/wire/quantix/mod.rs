@@ -50,3 +50,7 @@ pub use timestamp::Timestamp;
 
 #[cfg(test)]
 mod codec_tests;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod strategies;
