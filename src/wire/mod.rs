@@ -9,6 +9,7 @@ pub mod hex;
 pub mod http;
 pub mod hybrid;
 pub mod qga;
+pub mod quantix;
 pub mod raw;
 pub mod sniff;
 
