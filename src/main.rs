@@ -1,1 +1,5 @@
-fn main() {}
+//! The `guestwire` binary: see `guestwire --help`.
+
+fn main() -> std::process::ExitCode {
+    guestwire::cli::main()
+}

@@ -1,1 +1,88 @@
-//! The `guestwire` command line.
+//! The `guestwire` command line: one file per subcommand. Every subcommand has `--json`; exit
+//! status 0 means ok, 1 a failed check (bad frames, failed call, problem found), 2 a usage or
+//! environment error.
+
+pub mod decode;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// guestwire: test, break and diagnose the channels between a VM's host and its guest agent.
+#[derive(Debug, Parser)]
+#[command(name = "guestwire", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode a raw byte stream into frames, one line per frame.
+    Decode(decode::DecodeArgs),
+}
+
+/// How a subcommand ended, as the process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything checked out (exit 0).
+    Ok,
+    /// A check failed: bad frames, a failed call, a problem found (exit 1).
+    Failed,
+}
+
+impl From<Outcome> for ExitCode {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Ok => ExitCode::SUCCESS,
+            Outcome::Failed => ExitCode::from(1),
+        }
+    }
+}
+
+/// A usage or environment error (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// An input or output file could not be used.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path (or `-` for standard input/output).
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The arguments do not make sense together.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Parses the command line, runs the subcommand and maps the result to an exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(outcome) => outcome.into(),
+        Err(e) => {
+            eprintln!("guestwire: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<Outcome, CliError> {
+    match cli.command {
+        Command::Decode(args) => decode::run(args),
+    }
+}

@@ -18,6 +18,17 @@ pub struct Frame<M> {
     pub message: M,
 }
 
+impl<M> Frame<M> {
+    /// The same frame with its message transformed.
+    pub fn map<N>(self, f: impl FnOnce(M) -> N) -> Frame<N> {
+        Frame {
+            offset: self.offset,
+            wire_len: self.wire_len,
+            message: f(self.message),
+        }
+    }
+}
+
 /// What a decoder yields: a frame, or bad input as a typed error.
 pub type Decoded<M> = Result<Frame<M>, WireError>;
 

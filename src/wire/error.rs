@@ -145,6 +145,23 @@ impl WireError {
         }
     }
 
+    /// The same error with its offset moved `by` bytes later: for a decoder that started
+    /// part-way into a stream (e.g. after a hybrid-vsock handshake line).
+    pub fn shifted(mut self, by: u64) -> Self {
+        match &mut self {
+            Self::Oversize { offset, .. }
+            | Self::ZeroLength { offset, .. }
+            | Self::BadMagic { offset, .. }
+            | Self::Garbage { offset, .. }
+            | Self::Truncated { offset, .. }
+            | Self::Malformed { offset, .. }
+            | Self::UnknownType { offset, .. }
+            | Self::BadHandshake { offset, .. }
+            | Self::FramingMismatch { offset, .. } => *offset = offset.saturating_add(by),
+        }
+        self
+    }
+
     /// The offending bytes (at most [`PREVIEW_BYTES`](super::hex::PREVIEW_BYTES)).
     pub fn bytes(&self) -> &HexPreview {
         match self {

@@ -2,16 +2,19 @@
 //! clock. Every decoder is incremental, bounded and reports bad input as a typed [`WireError`].
 
 pub mod codec;
+pub mod detect;
 pub mod error;
 pub mod fcexec;
 pub mod frame;
 pub mod hex;
 pub mod http;
 pub mod hybrid;
+pub mod protocol;
 pub mod qga;
 pub mod quantix;
 pub mod raw;
 pub mod sniff;
+pub mod stream;
 
 pub use codec::{
     Decoded, DecodedFrame, Decoder, Describe, Direction, Encoder, Frame, decode_all, decode_chunks,
