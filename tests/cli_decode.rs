@@ -180,3 +180,156 @@ fn empty_input_is_clean() {
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
 }
+
+fn types_of(out: &Output) -> Vec<String> {
+    json_lines(out)
+        .iter()
+        .map(|l| {
+            l["type"]
+                .as_str()
+                .or(l["error"].as_str())
+                .unwrap_or("?")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn every_fixture_stream_decodes_cleanly_with_auto_detection() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "quantix-to-guest.bin",
+            "quantix",
+            &["ping", "execute", "file_write", "file_read", "shutdown"],
+        ),
+        (
+            "quantix-to-host.bin",
+            "quantix",
+            &[
+                "agent_ready",
+                "telemetry",
+                "pong",
+                "execute_response",
+                "file_write_response",
+                "file_read_response",
+                "telemetry",
+                "shutdown_response",
+                "error",
+            ],
+        ),
+        (
+            "quantix-legacy-to-host.bin",
+            "quantix-legacy",
+            &["agent_ready", "telemetry", "pong"],
+        ),
+        ("fcexec-to-guest.bin", "fcexec", &["connect", "request"]),
+        (
+            "fcexec-to-host.bin",
+            "fcexec",
+            &["ok", "log", "log", "log", "log", "log", "result"],
+        ),
+        (
+            "ch-api-to-vmm.bin",
+            "ch-api",
+            &["request", "request", "request", "request"],
+        ),
+        ("volant-to-guest.bin", "volant", &["request"]),
+    ];
+    for (file, detected, expected) in cases {
+        let bytes = std::fs::read(fixture(file)).expect("fixture");
+        let out = decode(&["--json"], &bytes);
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(&format!("detected {detected}")),
+            "{file}: {}",
+            text(&out.stderr)
+        );
+        let types = types_of(&out);
+        assert_eq!(&types[..expected.len()], *expected, "{file}");
+    }
+}
+
+#[test]
+fn quantix_json_carries_the_whole_message_with_names_and_base64() {
+    let bytes = std::fs::read(fixture("quantix-to-guest.bin")).expect("fixture");
+    let out = decode(&["--protocol", "quantix", "--json"], &bytes);
+    let lines = json_lines(&out);
+    let write = lines
+        .iter()
+        .find(|l| l["type"] == "file_write")
+        .expect("file_write");
+    assert_eq!(
+        write["message"]["file_write"]["data"],
+        "aGVsbG8gZnJvbSB0aGUgaG9zdAo="
+    );
+    assert_eq!(write["message"]["message_id"], "3");
+    let shutdown = lines
+        .iter()
+        .find(|l| l["type"] == "shutdown")
+        .expect("shutdown");
+    assert_eq!(
+        shutdown["message"]["shutdown"]["type"],
+        "SHUTDOWN_TYPE_REBOOT"
+    );
+    assert!(
+        shutdown["message"]["timestamp"]
+            .as_str()
+            .expect("RFC 3339")
+            .ends_with('Z')
+    );
+}
+
+#[test]
+fn framing_mismatches_are_named() {
+    let qtx1 = std::fs::read(fixture("quantix-to-host.bin")).expect("fixture");
+    let out = decode(&["--protocol", "quantix-legacy", "--json"], &qtx1);
+    assert_eq!(out.status.code(), Some(1));
+    let first = &json_lines(&out)[0];
+    assert_eq!(first["error"], "framing_mismatch");
+    assert!(
+        first["found"].as_str().expect("found").contains("1.36 GB"),
+        "{first}"
+    );
+
+    let legacy = std::fs::read(fixture("quantix-legacy-to-host.bin")).expect("fixture");
+    let out = decode(&["--protocol", "quantix", "--json"], &legacy);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        json_lines(&out)[0]["found"]
+            .as_str()
+            .expect("found")
+            .contains("legacy")
+    );
+
+    let out = decode(&["--protocol", "fcexec", "--json"], &legacy);
+    assert!(
+        json_lines(&out)[0]["found"]
+            .as_str()
+            .expect("found")
+            .contains("protobuf")
+    );
+
+    let json = std::fs::read(fixture("fcexec-to-host.bin")).expect("fixture");
+    let out = decode(
+        &["--protocol", "quantix-legacy", "--handshake", "--json"],
+        &json,
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["type"], "ok");
+    assert_eq!(lines[1]["error"], "framing_mismatch");
+    assert_eq!(
+        lines[1]["offset"], 14,
+        "offsets count from the start of the stream, handshake included"
+    );
+
+    let out = decode(&["--protocol", "fcexec", "--json"], &json);
+    let first = &json_lines(&out)[0];
+    assert_eq!(first["error"], "oversize");
+    assert!(
+        first["message"]
+            .as_str()
+            .expect("message")
+            .contains("OK reply that was not stripped"),
+        "{first}"
+    );
+}
