@@ -357,3 +357,44 @@ async fn pty_endpoint_carries_frames_between_host_and_agent() {
         "link removed with the listener"
     );
 }
+
+#[tokio::test]
+async fn hvsock_listener_and_client_handshake_end_to_end() {
+    use guestwire::io::{Endpoint, Listener, connect};
+    use guestwire::wire::hybrid::Flavour;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v.sock");
+    let mut listener = Listener::bind_hvsock(&path, &[1024, 52], Flavour::Firecracker)
+        .await
+        .expect("bind");
+    let server = tokio::spawn(async move {
+        // The first connection asks for a port nobody serves and is closed; accept skips it.
+        let mut conn = listener.accept().await.expect("accept");
+        assert!(conn.peer.contains("CONNECT 52"), "{}", conn.peer);
+        let mut buf = [0u8; 4];
+        conn.stream.read_exact(&mut buf).await.expect("read");
+        conn.stream.write_all(&buf).await.expect("echo");
+        listener.refused_handshakes()
+    });
+
+    let unserved: Endpoint = format!("hvsock:{}:7", path.display())
+        .parse()
+        .expect("endpoint");
+    let err = connect(&unserved, Duration::from_secs(5))
+        .await
+        .err()
+        .expect("unserved port");
+    assert_eq!(err.kind(), "handshake_failed", "{err}");
+    assert!(err.to_string().contains("guest port 7"), "{err}");
+
+    let ep: Endpoint = format!("hvsock:{}:52", path.display())
+        .parse()
+        .expect("endpoint");
+    let mut stream = connect(&ep, Duration::from_secs(5)).await.expect("connect");
+    stream.write_all(b"ping").await.expect("write");
+    let mut echo = [0u8; 4];
+    stream.read_exact(&mut echo).await.expect("echo");
+    assert_eq!(&echo, b"ping");
+    assert_eq!(server.await.expect("server"), 1, "one handshake refused");
+}

@@ -75,6 +75,9 @@ pub enum ConnectError {
         /// Why, and what to do instead.
         reason: &'static str,
     },
+    /// The hybrid-vsock handshake (`CONNECT <port>` / `OK <n>`) failed.
+    #[error(transparent)]
+    Handshake(#[from] super::hvsock::HandshakeError),
     /// Any other OS error.
     #[error("connecting to {endpoint}: {source}")]
     Io {
@@ -97,14 +100,11 @@ impl ConnectError {
             Self::Busy { .. } => "busy",
             Self::TimedOut { .. } => "timed_out",
             Self::Unsupported { .. } => "unsupported",
+            Self::Handshake(e) => e.kind(),
             Self::Io { .. } => "io",
         }
     }
 }
-
-/// Why `hvsock:` is refused by [`connect`] for now.
-const HVSOCK_PENDING: &str = "the hybrid-vsock handshake (CONNECT <port> / OK <n>) is not wired into connect() yet; \
-     use connect_unix on the socket path and run the wire::hybrid handshake on the stream";
 
 /// Whether `path` exists and is something other than a socket (following symlinks, as
 /// `connect(2)` does).
@@ -191,16 +191,18 @@ fn open_pty(endpoint: &str, path: &Path) -> Result<FdStream, ConnectError> {
 /// Connects to `endpoint` within `deadline` and returns the stream.
 ///
 /// `unix:`, `tcp:` (with `TCP_NODELAY`), `vsock:` (kernel AF_VSOCK), `pty:` (opens the terminal at
-/// the path) and `stdio` (standard input and output). `hvsock:` is refused with
-/// [`ConnectError::Unsupported`] until the hybrid handshake is wired in; see [`connect_unix`].
+/// the path), `stdio` (standard input and output), and `hvsock:` (connect to the VMM's Unix
+/// socket, then `CONNECT <port>` / `OK <n>` within the same deadline; bytes after the `OK` line
+/// are kept in front of the stream).
 pub async fn connect(endpoint: &Endpoint, deadline: Duration) -> Result<BoxStream, ConnectError> {
     let shown = endpoint.to_string();
     match endpoint {
         Endpoint::Unix(path) => Ok(Box::new(connect_unix(path, deadline).await?)),
-        Endpoint::Hvsock { .. } => Err(ConnectError::Unsupported {
-            endpoint: shown,
-            reason: HVSOCK_PENDING,
-        }),
+        Endpoint::Hvsock { path, port } => {
+            let stream = connect_unix(path, deadline).await?;
+            let (stream, _ok) = super::hvsock::handshake_client(stream, *port, deadline).await?;
+            Ok(Box::new(stream))
+        }
         Endpoint::Tcp { host, port } => {
             let address = if host.contains(':') {
                 format!("[{host}]:{port}")
@@ -295,14 +297,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn hvsock_is_refused_until_the_handshake_is_wired_in() {
+    async fn hvsock_to_a_missing_socket_is_no_such_socket() {
         let ep: Endpoint = "hvsock:/nonexistent/v.sock:1024".parse().expect("endpoint");
         let e = connect(&ep, Duration::from_secs(1))
             .await
             .err()
             .expect("refused");
-        assert_eq!(e.kind(), "unsupported");
-        assert!(e.to_string().contains("connect_unix"));
+        assert_eq!(e.kind(), "no_such_socket");
     }
 
     #[tokio::test]

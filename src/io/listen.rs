@@ -10,14 +10,17 @@
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use tokio::net::{TcpListener, UnixListener, UnixStream};
 use tokio_vsock::{VsockAddr, VsockListener};
 
 use super::endpoint::Endpoint;
+use super::hvsock::{VmmHandshake, handshake_vmm};
 use super::pty::{Pty, PtyError};
 use super::stream::Connected;
+use crate::wire::hybrid::{CONN_REQUEST_TIMEOUT_MS, Flavour, LocalPortAllocator};
 
 /// Why a listener could not be set up, or a connection not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -90,10 +93,6 @@ impl ListenError {
     }
 }
 
-/// Why `hvsock:` is refused by [`Listener::bind`].
-const HVSOCK_PENDING: &str = "the VMM side of hybrid vsock answers CONNECT <port> per connection (wire::hybrid); \
-     bind the socket path with Listener::bind_unix and run the handshake on each accepted stream";
-
 /// A Unix socket file this process created, removed on drop if it is still the same file.
 #[derive(Debug)]
 struct SocketFile {
@@ -118,6 +117,14 @@ enum Inner {
     Unix {
         listener: UnixListener,
         _file: SocketFile,
+    },
+    Hvsock {
+        listener: UnixListener,
+        _file: SocketFile,
+        ports: Vec<u32>,
+        flavour: Flavour,
+        local_ports: LocalPortAllocator,
+        refused: u64,
     },
     Tcp(TcpListener),
     Vsock(VsockListener),
@@ -188,14 +195,14 @@ impl Listener {
     /// `unix:` removes a stale socket file first (see the module documentation); `tcp:` with
     /// port 0 picks a free port, which [`endpoint`](Self::endpoint) then shows; `pty:` creates the
     /// pseudo-terminal and its link; `stdio` offers standard input and output as one connection.
-    /// `hvsock:` is refused: bind its path with [`bind_unix`](Self::bind_unix).
+    /// `hvsock:PATH:PORT` listens on PATH as a Firecracker-flavoured VMM serving guest port PORT
+    /// (see [`bind_hvsock`](Self::bind_hvsock) for other flavours and several ports).
     pub async fn bind(endpoint: &Endpoint) -> Result<Self, ListenError> {
         match endpoint {
             Endpoint::Unix(path) => Self::bind_unix(path).await,
-            Endpoint::Hvsock { .. } => Err(ListenError::Unsupported {
-                endpoint: endpoint.to_string(),
-                reason: HVSOCK_PENDING,
-            }),
+            Endpoint::Hvsock { path, port } => {
+                Self::bind_hvsock(path, &[*port], Flavour::Firecracker).await
+            }
             Endpoint::Tcp { host, port } => {
                 let listener = TcpListener::bind((host.as_str(), *port))
                     .await
@@ -264,6 +271,46 @@ impl Listener {
         })
     }
 
+    /// Binds a Unix socket at `path` and answers the hybrid-vsock handshake on each accepted
+    /// connection as a VMM of `flavour` would, for the guest `ports` given: [`accept`](Self::accept)
+    /// returns only connections whose `CONNECT` named one of them (the others are closed without a
+    /// word after at most [`CONN_REQUEST_TIMEOUT_MS`], as the real VMMs do).
+    pub async fn bind_hvsock(
+        path: &Path,
+        ports: &[u32],
+        flavour: Flavour,
+    ) -> Result<Self, ListenError> {
+        let unix = Self::bind_unix(path).await?;
+        let Inner::Unix { listener, _file } = unix.inner else {
+            return Err(io_err(
+                &unix.endpoint,
+                io::Error::other("bind_unix gave a non-Unix listener"),
+            ));
+        };
+        Ok(Self {
+            inner: Inner::Hvsock {
+                listener,
+                _file,
+                ports: ports.to_vec(),
+                flavour,
+                local_ports: LocalPortAllocator::new(),
+                refused: 0,
+            },
+            endpoint: Endpoint::Hvsock {
+                path: path.to_path_buf(),
+                port: ports.first().copied().unwrap_or(0),
+            },
+        })
+    }
+
+    /// How many hybrid-vsock connections were closed at the handshake (bad command, unserved port).
+    pub fn refused_handshakes(&self) -> u64 {
+        match &self.inner {
+            Inner::Hvsock { refused, .. } => *refused,
+            _ => 0,
+        }
+    }
+
     /// The endpoint as bound (for `tcp:` and `vsock:`, with the real address and port).
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
@@ -291,6 +338,41 @@ impl Listener {
                 };
                 Ok(Connected::new(stream, peer, local))
             }
+            Inner::Hvsock {
+                listener,
+                ports,
+                flavour,
+                local_ports,
+                refused,
+                ..
+            } => loop {
+                let (stream, _addr) = listener
+                    .accept()
+                    .await
+                    .map_err(|e| io_err(&self.endpoint, e))?;
+                let pid = stream.peer_cred().ok().and_then(|c| c.pid());
+                let flavour = *flavour;
+                let answer = |port: u32| {
+                    if !ports.contains(&port) {
+                        return None;
+                    }
+                    match flavour {
+                        Flavour::VhostDevice => Some(port),
+                        _ => local_ports.allocate(),
+                    }
+                };
+                let deadline = Duration::from_millis(CONN_REQUEST_TIMEOUT_MS);
+                match handshake_vmm(stream, flavour, deadline, answer).await {
+                    VmmHandshake::Accepted { stream, port } => {
+                        let peer = match pid {
+                            Some(pid) => format!("pid {pid} via CONNECT {port}"),
+                            None => format!("CONNECT {port}"),
+                        };
+                        return Ok(Connected::new(stream, peer, local));
+                    }
+                    VmmHandshake::Closed { .. } => *refused += 1,
+                }
+            },
             Inner::Tcp(listener) => {
                 let (stream, addr) = listener
                     .accept()
@@ -334,14 +416,6 @@ fn is_socket(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn hvsock_is_refused_with_the_hook_named() {
-        let ep: Endpoint = "hvsock:/nonexistent/v.sock:1".parse().expect("endpoint");
-        let e = Listener::bind(&ep).await.expect_err("unsupported");
-        assert_eq!(e.kind(), "unsupported");
-        assert!(e.to_string().contains("bind_unix"));
-    }
 
     #[tokio::test]
     async fn stdio_is_one_connection() {
