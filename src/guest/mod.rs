@@ -2,5 +2,10 @@
 //! operations confined to a root directory, running commands), which each protocol's handlers
 //! call with the fields of their requests.
 
+pub mod config;
+pub mod error;
 pub mod exec;
 pub mod files;
+
+pub use config::{GuestConfig, LoopMode};
+pub use error::{ConnectionReport, GuestError};

@@ -1,9 +1,11 @@
 //! The host role: what a host-side client of a guest agent does around the wire (dialing,
 //! retrying, timing out), modelled on the real clients listed in `PROTOCOLS.md`.
 
+pub mod call;
 pub mod dial;
 pub mod error;
 pub mod retry;
 
+pub use call::{CallOp, CallOutcome};
 pub use dial::{DialOptions, Dialed, dial, dial_once};
 pub use error::{ClientError, Phase};
