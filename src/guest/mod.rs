@@ -5,6 +5,7 @@
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod fcexec;
 pub mod files;
 
 pub use config::{GuestConfig, LoopMode};
