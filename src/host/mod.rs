@@ -6,6 +6,7 @@ pub mod dial;
 pub mod error;
 pub mod fcexec;
 pub mod retry;
+pub mod volant;
 
 pub use call::{CallOp, CallOutcome};
 pub use dial::{DialOptions, Dialed, dial, dial_once};
