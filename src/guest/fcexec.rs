@@ -124,11 +124,11 @@ where
         }
     };
     for line in &lines {
-        out.pause(&cfg).await;
+        pause(&cfg).await;
         out.log(line).await?;
     }
     response.log_lines = Some(LogLines::Count(lines.len() as u64));
-    out.pause(&cfg).await;
+    pause(&cfg).await;
     out.result(&response).await?;
     out.close().await;
     Ok(report)
@@ -178,6 +178,14 @@ fn plan(request: &GuestRequest, mode: ExecMode) -> Plan {
     Plan::Exec(spec)
 }
 
+/// Sleeps [`GuestConfig::reply_delay`] (a free function: a `&self` held across the sleep would
+/// make the connection future need a `Sync` stream).
+async fn pause(cfg: &GuestConfig) {
+    if !cfg.reply_delay.is_zero() {
+        tokio::time::sleep(cfg.reply_delay).await;
+    }
+}
+
 /// The guest's writing half: encodes and writes whole messages, each under [`WRITE_TIMEOUT`].
 struct Out<W> {
     writer: FramedWriter<W, ()>,
@@ -191,12 +199,6 @@ impl<W: AsyncWrite + Unpin> Out<W> {
             writer: FramedWriter::new(w, ()),
             encoder: FcexecEncoder::new(),
             buf: BytesMut::new(),
-        }
-    }
-
-    async fn pause(&self, cfg: &GuestConfig) {
-        if !cfg.reply_delay.is_zero() {
-            tokio::time::sleep(cfg.reply_delay).await;
         }
     }
 
@@ -230,7 +232,7 @@ impl<W: AsyncWrite + Unpin> Out<W> {
             log_lines: Some(LogLines::Count(0)),
             ..GuestResponse::default()
         };
-        self.pause(cfg).await;
+        pause(cfg).await;
         self.result(&response).await?;
         self.close().await;
         Ok(())
