@@ -33,7 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::call::{CallOp, CallOutcome};
-use super::dial::{DialOptions, dial};
+use super::dial::{DialOptions, Dialed, dial};
 use super::error::{ClientError, Phase};
 use crate::io::{Endpoint, FramedReader, FramedWriter, ReadError};
 use crate::wire::Direction;
@@ -53,6 +53,9 @@ pub const MAX_KEPT_LOG_BYTES: usize = 16 * 1024 * 1024;
 
 /// How many of the last log lines [`RunError`]'s `Display` shows.
 const SHOWN_LOG_LINES: usize = 5;
+
+/// How many characters of each of those lines it shows.
+const SHOWN_LINE_CHARS: usize = 200;
 
 /// A failed workload run: the error, and the log lines received before it.
 #[derive(Debug)]
@@ -111,7 +114,7 @@ impl fmt::Display for RunError {
         }
         for (i, line) in shown.iter().enumerate() {
             let sep = if i == 0 { "" } else { ", " };
-            write!(f, "{sep}{line:?}")?;
+            write!(f, "{sep}{:?}", clip(line))?;
         }
         Ok(())
     }
@@ -120,6 +123,14 @@ impl fmt::Display for RunError {
 impl std::error::Error for RunError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.error)
+    }
+}
+
+/// At most [`SHOWN_LINE_CHARS`] characters of `line`, with `…` when cut.
+fn clip(line: &str) -> String {
+    match line.char_indices().nth(SHOWN_LINE_CHARS) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
     }
 }
 
@@ -215,9 +226,8 @@ impl FcexecClient {
         match op {
             CallOp::Ping => {
                 let deadline = self.opts.request_deadline();
-                let dialed = dial_within(&self.endpoint, &self.opts, Instant::now() + deadline)
-                    .await?
-                    .0;
+                let dialed =
+                    dial_within(&self.endpoint, &self.opts, Instant::now() + deadline).await?;
                 let attempts = dialed.attempts;
                 drop(dialed);
                 let s = if attempts == 1 { "" } else { "s" };
@@ -347,14 +357,12 @@ async fn dial_within(
     endpoint: &Endpoint,
     opts: &DialOptions,
     deadline: Instant,
-) -> Result<(super::dial::Dialed, Duration), ClientError> {
-    let after = opts.request_deadline();
+) -> Result<Dialed, ClientError> {
     match tokio::time::timeout_at(deadline, dial(endpoint, opts)).await {
-        Ok(Ok(dialed)) => Ok((dialed, after)),
-        Ok(Err(e)) => Err(e),
+        Ok(result) => result,
         Err(_) => Err(ClientError::TimedOut {
             phase: Phase::Connect,
-            after,
+            after: opts.request_deadline(),
             detail: "the overall deadline passed while dialing (connect and handshake, retried)"
                 .into(),
         }),
@@ -369,7 +377,8 @@ async fn run_full(
 ) -> Result<Workload, RunError> {
     let deadline = Instant::now() + opts.request_deadline();
     let frame = encode(request).map_err(|e| RunError::new(e, Logs::default()))?;
-    let (dialed, after) = dial_within(endpoint, opts, deadline)
+    let after = opts.request_deadline();
+    let dialed = dial_within(endpoint, opts, deadline)
         .await
         .map_err(|e| RunError::new(e, Logs::default()))?;
     let attempts = dialed.attempts;
@@ -563,142 +572,4 @@ fn protocol_violation(payload: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-
-    use super::*;
-
-    fn frame(payload: &[u8]) -> Vec<u8> {
-        let mut v = (payload.len() as u32).to_be_bytes().to_vec();
-        v.extend_from_slice(payload);
-        v
-    }
-
-    /// Reads the request frame off the guest end of a duplex stream.
-    async fn read_request(guest: &mut DuplexStream) -> GuestRequest {
-        let mut len = [0u8; 4];
-        guest.read_exact(&mut len).await.expect("length");
-        let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
-        guest.read_exact(&mut payload).await.expect("payload");
-        match decode_payload(&payload, 0, Some(Direction::ToGuest)).expect("request") {
-            FcexecMessage::Request(r) => r,
-            other => panic!("not a request: {other:?}"),
-        }
-    }
-
-    /// Runs the client against a scripted guest that replies with `reply` (raw bytes).
-    async fn against(reply: Vec<u8>) -> (Result<GuestResponse, RunError>, Vec<String>) {
-        let (host, mut guest) = tokio::io::duplex(1 << 16);
-        let script = async move {
-            read_request(&mut guest).await;
-            guest.write_all(&reply).await.expect("reply");
-            drop(guest);
-        };
-        let mut seen = Vec::new();
-        let req = GuestRequest::default();
-        let client = run_on(host, &req, Duration::from_secs(5), |l| {
-            seen.push(l.to_string())
-        });
-        let (result, ()) = tokio::join!(client, script);
-        (result, seen)
-    }
-
-    #[tokio::test]
-    async fn logs_then_result() {
-        let mut reply = frame(br#"{"type":"log","line":"one"}"#);
-        reply.extend(frame(br#"{"type":"log","line":"two"}"#));
-        reply.extend(frame(
-            br#"{"type":"result","response":{"exit_code":3,"output":"o","error":""}}"#,
-        ));
-        let (result, seen) = against(reply).await;
-        let r = result.expect("result");
-        assert_eq!(r.exit_code, 3);
-        assert_eq!(seen, ["one", "two"]);
-    }
-
-    #[tokio::test]
-    async fn protocol_and_malformed_are_told_apart() {
-        let cases: [(&[u8], &str); 6] = [
-            (br#"{"type":"progress"}"#, "protocol"),
-            (br#"{"type":"result"}"#, "protocol"),
-            (br#"{"type":"result","response":null}"#, "protocol"),
-            (br#"{"line":"no type"}"#, "protocol"),
-            (br#"{"type":"log","line":"#, "malformed"),
-            (b"\xff\xfe not utf-8", "malformed"),
-        ];
-        for (payload, kind) in cases {
-            let mut reply = frame(br#"{"type":"log","line":"before"}"#);
-            reply.extend(frame(payload));
-            let (result, _) = against(reply).await;
-            let err = result.expect_err("bad reply");
-            assert_eq!(err.kind(), kind, "{payload:?}: {err}");
-            assert_eq!(err.logs, ["before"]);
-            if let ClientError::Malformed { raw, .. } = &err.error {
-                assert_eq!(&raw[..], payload);
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn close_before_the_result_keeps_the_lines() {
-        let reply = frame(br#"{"type":"log","line":"only"}"#);
-        let (result, _) = against(reply).await;
-        let err = result.expect_err("closed");
-        assert_eq!(err.kind(), "closed");
-        assert_eq!(err.logs, ["only"]);
-        let text = err.to_string();
-        assert!(text.contains("1 log line had arrived"), "{text}");
-        assert!(text.contains("\"only\""), "{text}");
-        assert_eq!(err.to_json()["logs"][0], "only");
-    }
-
-    #[tokio::test]
-    async fn a_frame_cut_short_is_closed_not_malformed() {
-        let mut reply = frame(br#"{"type":"log","line":"a"}"#);
-        reply.extend_from_slice(&[0, 0, 0, 50, b'{']);
-        let (result, _) = against(reply).await;
-        let err = result.expect_err("truncated");
-        assert_eq!(err.kind(), "closed");
-        assert_eq!(err.logs, ["a"]);
-    }
-
-    #[tokio::test]
-    async fn oversize_length_is_malformed() {
-        let (result, _) = against(vec![0x7f, 0xff, 0xff, 0xff]).await;
-        let err = result.expect_err("oversize");
-        assert_eq!(err.kind(), "malformed");
-    }
-
-    #[test]
-    fn exec_mapping() {
-        let args = vec!["-c".to_string(), "echo \"hi\"".to_string()];
-        let r = exec_request("/bin/sh", &args, Some(Duration::from_millis(1500))).expect("map");
-        assert_eq!(r.runtime, "exec");
-        assert_eq!(r.entrypoint, "/bin/sh");
-        assert_eq!(r.code, r#"["-c","echo \"hi\""]"#);
-        assert_eq!(r.timeout_s, 2);
-        assert_eq!(
-            exec_request("", &[], None).expect_err("empty").kind(),
-            "invalid"
-        );
-    }
-
-    #[test]
-    fn display_shows_the_last_lines() {
-        let e = RunError {
-            error: ClientError::Protocol { reason: "x".into() },
-            logs: (0..8).map(|i| format!("l{i}")).collect(),
-            dropped_logs: 0,
-        };
-        let text = e.to_string();
-        assert!(
-            text.contains("8 log lines had arrived, the last kept: \"l3\""),
-            "{text}"
-        );
-        let none = RunError::new(
-            ClientError::Protocol { reason: "x".into() },
-            Logs::default(),
-        );
-        assert!(none.to_string().ends_with("no log lines had arrived"));
-    }
-}
+mod tests;
