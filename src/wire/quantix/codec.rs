@@ -9,13 +9,15 @@
 //! - [`LegacyDecoder`] / [`LegacyEncoder`] (`quantix-legacy`): the framing the seed documents
 //!   describe — u32 big-endian length and protobuf, no magic.
 //!
-//! What a payload must be, in both framings (see [`decode_payload`]): JSON (that is not also
-//! a valid `AgentMessage`) is a [`WireError::FramingMismatch`] (an fcexec-style peer); bytes
-//! that are not an `AgentMessage` are [`WireError::Malformed`] (`format: "protobuf"`); an
-//! `AgentMessage` with no known payload arm is [`WireError::UnknownType`] — `type_name:
-//! "field N"` naming the first top-level field this version does not know, or `"none"` when the
-//! message carries no payload at all (every message the agent sends or accepts has one, and the
-//! host could not route it).
+//! What a payload must be, in both framings (see [`decode_payload`](super::decode_payload)):
+//! JSON (that is not also a valid `AgentMessage`) is a [`WireError::FramingMismatch`] (an
+//! fcexec-style peer); bytes that are not an `AgentMessage` are [`WireError::Malformed`]
+//! (`format: "protobuf"`); an `AgentMessage` with no known payload arm is
+//! [`WireError::UnknownType`] — `type_name: "field N"` naming the first top-level field this
+//! version does not know, or `"none"` when the message carries no payload at all (every message
+//! the agent sends or accepts has one, and the host could not route it). Payloads of at least
+//! [`SHARE_PAYLOAD_MIN`](super::SHARE_PAYLOAD_MIN) bytes are decoded without copying their
+//! `bytes` fields (see [`decode_payload_bytes`]).
 //!
 //! Mismatches between the two framings are named, not just reported as garbage:
 //! - a `quantix` stream that starts with a plausible legacy frame (u32 length ≤ max, then that
@@ -32,7 +34,7 @@ use bytes::BytesMut;
 use prost::Message as _;
 
 use super::envelope::AgentMessage;
-use super::payload::{Prefix, decode_payload, legacy_prefix};
+use super::payload::{Prefix, decode_payload_bytes, legacy_prefix};
 use crate::wire::codec::{Decoded, Decoder, Encoder, Frame};
 use crate::wire::error::{EncodeError, WireError};
 use crate::wire::frame::{DEFAULT_MAX_FRAME, Endian, LpConfig, LpDecoder, LpEncoder};
@@ -179,7 +181,7 @@ fn message_frame(
     frame: Frame<bytes::Bytes>,
     expected: &'static str,
 ) -> Result<Frame<AgentMessage>, WireError> {
-    let message = decode_payload(&frame.message, frame.offset, expected)?;
+    let message = decode_payload_bytes(&frame.message, frame.offset, expected)?;
     Ok(Frame {
         offset: frame.offset,
         wire_len: frame.wire_len,

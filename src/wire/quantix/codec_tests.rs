@@ -449,3 +449,63 @@ fn configured_maximum_is_enforced_while_decoding() {
     assert_eq!(QuantixDecoder::with_max(0).max(), 1);
     assert_eq!(LegacyDecoder::with_max(u64::MAX).max(), u64::from(u32::MAX));
 }
+
+/// A `file_read_response` frame carrying `len` bytes of data, and that data.
+fn file_chunk(len: usize) -> (AgentMessage, bytes::Bytes) {
+    let data: bytes::Bytes = (0..len).map(|i| i as u8).collect::<Vec<u8>>().into();
+    let msg = AgentMessage::new(
+        "7",
+        FileReadResponse {
+            success: true,
+            data: data.clone(),
+            ..Default::default()
+        },
+    );
+    (msg, data)
+}
+
+/// Where a decoded `file_read_response`'s data lives, and its contents.
+fn file_data(frame: &Decoded<AgentMessage>) -> bytes::Bytes {
+    match &frame.as_ref().expect("frame").message.payload {
+        Some(Payload::FileReadResponse(r)) => r.data.clone(),
+        other => panic!("expected a file_read_response, got {other:?}"),
+    }
+}
+
+#[test]
+fn large_payloads_share_the_frame_small_ones_are_copied() {
+    for len in [10, SHARE_PAYLOAD_MIN - 64, SHARE_PAYLOAD_MIN, 64 * 1024] {
+        let (msg, data) = file_chunk(len);
+        let frame = bytes::Bytes::from(msg.encode_to_vec());
+        let shared = decode_payload_bytes(&frame, 0, QUANTIX).expect("decodes");
+        assert_eq!(shared, decode_payload(&frame, 0, QUANTIX).expect("decodes"));
+        assert_eq!(shared, msg);
+        let Some(Payload::FileReadResponse(r)) = &shared.payload else {
+            panic!("{shared:?}");
+        };
+        assert_eq!(r.data, data);
+        let inside = frame.as_ptr_range().contains(&r.data.as_ptr());
+        assert_eq!(inside, frame.len() >= SHARE_PAYLOAD_MIN, "len {len}");
+    }
+}
+
+#[test]
+fn both_decoders_yield_large_chunks_intact_in_any_split() {
+    let (msg, data) = file_chunk(64 * 1024);
+    let stream = qtx(&[msg.clone(), ping("8", 8), msg.clone()]);
+    let legacy_stream = legacy(&[msg.clone(), ping("8", 8), msg]);
+    for (decoded, n) in [
+        (
+            decode_chunks(&mut QuantixDecoder::new(), stream.chunks(1000)),
+            3,
+        ),
+        (
+            decode_chunks(&mut LegacyDecoder::new(), legacy_stream.chunks(4096)),
+            3,
+        ),
+    ] {
+        assert_eq!(decoded.len(), n);
+        assert_eq!(file_data(&decoded[0]), data);
+        assert_eq!(file_data(&decoded[2]), data);
+    }
+}

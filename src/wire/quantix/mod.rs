@@ -43,7 +43,7 @@ pub use envelope::{AgentMessage, MessageKind, PACKAGE, Payload, RESPONSE_FIELD_O
 pub use events::*;
 pub use files::*;
 pub use inventory::*;
-pub use payload::decode_payload;
+pub use payload::{SHARE_PAYLOAD_MIN, decode_payload, decode_payload_bytes};
 pub use snapshot::*;
 pub use system::*;
 pub use timestamp::Timestamp;

@@ -4,6 +4,7 @@
 //! start of a stream as top-level `AgentMessage` fields, for the legacy-framing check of
 //! [`QuantixDecoder`](super::QuantixDecoder).
 
+use bytes::Bytes;
 use prost::Message as _;
 
 use super::codec::QUANTIX;
@@ -24,8 +25,40 @@ pub fn decode_payload(
     offset: u64,
     expected: &'static str,
 ) -> Result<AgentMessage, WireError> {
+    check_decoded(AgentMessage::decode(payload), payload, offset, expected)
+}
+
+/// Payloads at least this long are decoded from the frame's own [`Bytes`]: 16 KiB.
+///
+/// Below it, `bytes` fields are copied out, so a small message kept for long (a capture, the TUI)
+/// does not pin the reader's whole buffer; at or above it they share the frame, saving a copy of
+/// the bulk data (a 64 KiB `file_read_response` chunk) while pinning at most a few times its size.
+pub const SHARE_PAYLOAD_MIN: usize = 16 * 1024;
+
+/// [`decode_payload`] for a payload held in [`Bytes`] (as the framing layer yields it): the same
+/// result, but when the payload is at least [`SHARE_PAYLOAD_MIN`] bytes long the message's
+/// `bytes` fields (file data, clipboard contents) point into `payload` instead of being copied.
+pub fn decode_payload_bytes(
+    payload: &Bytes,
+    offset: u64,
+    expected: &'static str,
+) -> Result<AgentMessage, WireError> {
+    let decoded = if payload.len() >= SHARE_PAYLOAD_MIN {
+        AgentMessage::decode(payload.clone())
+    } else {
+        AgentMessage::decode(&payload[..])
+    };
+    check_decoded(decoded, payload, offset, expected)
+}
+
+/// Names what is wrong with a payload, given prost's verdict on it (see [`decode_payload`]).
+fn check_decoded(
+    decoded: Result<AgentMessage, prost::DecodeError>,
+    payload: &[u8],
+    offset: u64,
+    expected: &'static str,
+) -> Result<AgentMessage, WireError> {
     // Protobuf first: a valid message can start like JSON (0x0a, a length of 10, then "{…").
-    let decoded = AgentMessage::decode(payload);
     let json_like =
         !matches!(&decoded, Ok(m) if m.payload.is_some()) && sniff::looks_like_json(payload);
     if json_like {
