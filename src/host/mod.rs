@@ -4,6 +4,7 @@
 pub mod call;
 pub mod dial;
 pub mod error;
+pub mod quantix;
 pub mod retry;
 
 pub use call::{CallOp, CallOutcome};
