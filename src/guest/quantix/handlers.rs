@@ -109,6 +109,14 @@ impl Agent {
         &self.cfg
     }
 
+    /// Waits `cfg.reply_delay` (not at all when it is zero: a zero-length Tokio sleep still
+    /// waits for the timer's next 1 ms tick).
+    pub async fn reply_delay(&self) {
+        if !self.cfg.reply_delay.is_zero() {
+            tokio::time::sleep(self.cfg.reply_delay).await;
+        }
+    }
+
     fn uptime(&self) -> u64 {
         self.started.elapsed().as_secs()
     }

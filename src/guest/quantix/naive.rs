@@ -113,7 +113,7 @@ pub(super) async fn run(
                     Payloaded::Message(message) => {
                         GuestStats::bump(&stats.requests_read);
                         if let Some(answer) = agent.handle(message).await {
-                            tokio::time::sleep(agent.config().reply_delay).await;
+                            agent.reply_delay().await;
                             let answer = answer.fit();
                             writer.send(answer.message()).await?;
                             stats.answered(&answer);

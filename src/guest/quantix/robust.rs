@@ -2,7 +2,9 @@
 //! other, so a host that stops reading never stops the agent reading requests.
 //!
 //! - The **reader** decodes requests and hands each to its own task (at most
-//!   [`MAX_IN_FLIGHT`] at once), which waits `reply_delay`, handles it and queues the answer.
+//!   [`MAX_IN_FLIGHT`] at once), which handles it, waits `reply_delay` and queues the answer.
+//!   Pings and capabilities queries with no reply delay are answered inline, and queued without
+//!   waiting (a task waits for room when the queue is full).
 //! - The **writer** writes queued messages whole, in order. A write is never cancelled (a
 //!   cancelled write would leave half a frame on the stream): when one passes its timeout
 //!   (AgentReady 10 s, telemetry 5 s, replies 5 s) it is counted and waited for again; after
@@ -34,7 +36,7 @@ use crate::guest::error::GuestError;
 use crate::host::quantix::{FrameEncoder, Payloaded};
 use crate::io::{BoxStream, FramedReader, FramedWriter, ReadError};
 use crate::wire::WireError;
-use crate::wire::quantix::AgentMessage;
+use crate::wire::quantix::{AgentMessage, Payload};
 
 /// Requests handled at once before the reader waits.
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -111,6 +113,19 @@ pub(super) async fn run(
             Some(Ok(frame)) => match reader.decoder().payload(frame.message, frame.offset) {
                 Payloaded::Message(message) => {
                     GuestStats::bump(&stats.requests_read);
+                    if instant(&agent, &message) {
+                        // Answered inline: no task, and the reader never waits on the queue.
+                        if let Some(answer) = agent.handle(message).await
+                            && let Err(mpsc::error::TrySendError::Full(out)) =
+                                tx.try_send(Outgoing::Answer(answer))
+                        {
+                            let tx = tx.clone();
+                            handlers.spawn(async move {
+                                let _ = tx.send(out).await;
+                            });
+                        }
+                        continue;
+                    }
                     let Ok(permit) = permits.clone().acquire_owned().await else {
                         break None;
                     };
@@ -118,7 +133,7 @@ pub(super) async fn run(
                     handlers.spawn(async move {
                         let _permit = permit;
                         if let Some(answer) = agent.handle(message).await {
-                            tokio::time::sleep(agent.config().reply_delay).await;
+                            agent.reply_delay().await;
                             let _ = tx.send(Outgoing::Answer(answer.fit())).await;
                         }
                     });
@@ -163,6 +178,16 @@ pub(super) async fn run(
             Ok(())
         }
     }
+}
+
+/// Whether a request is answered at once, without blocking work: a ping or a capabilities
+/// query when there is no reply delay.
+fn instant(agent: &Agent, message: &AgentMessage) -> bool {
+    agent.config().reply_delay.is_zero()
+        && matches!(
+            message.payload,
+            Some(Payload::Ping(_) | Payload::GetCapabilities(_))
+        )
 }
 
 fn writer_result(
