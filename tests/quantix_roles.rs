@@ -665,3 +665,20 @@ async fn a_reply_of_the_wrong_arm_is_a_protocol_error() {
         peer.abort();
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_dropped_by_its_caller_is_no_longer_pending() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ep, peer) = scripted(dir.path(), |stream| async move {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        drop(stream);
+    })
+    .await;
+    let client = QuantixClient::connect(&ep, opts(), Framing::Qtx1)
+        .await
+        .expect("connect");
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), client.ping()).await;
+    assert!(gave_up.is_err(), "the caller's own timeout");
+    assert_eq!(client.pending(), 0);
+    peer.abort();
+}

@@ -151,6 +151,18 @@ impl Shared {
     }
 }
 
+/// Takes a request out of the pending map when its future ends or is dropped.
+struct PendingGuard<'a> {
+    shared: &'a Shared,
+    id: &'a str,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.with(|s| s.pending.remove(self.id));
+    }
+}
+
 /// The write side: the stream and how far the current frame got.
 struct WriteSide {
     stream: WriteHalf<BoxStream>,
@@ -306,6 +318,11 @@ impl QuantixClient {
             );
             Ok((s.stats.frames, s.stats.malformed))
         })?;
+        // Removes the entry however this future ends, even if the caller drops it.
+        let guard = PendingGuard {
+            shared: &self.shared,
+            id: &id,
+        };
         let message = AgentMessage::new(id.clone(), payload).with_timestamp(timestamp_now());
         let exchange = async {
             self.send(&message).await?;
@@ -316,8 +333,8 @@ impl QuantixClient {
             }
         };
         let result = tokio::time::timeout(deadline, exchange).await;
-        // Whatever happened, this request is no longer waiting.
-        let (stats, _) = self.shared.with(|s| (s.stats, s.pending.remove(&id)));
+        drop(guard);
+        let stats = self.stats();
         match result {
             Ok(reply) => reply,
             Err(_elapsed) => Err(ClientError::TimedOut {
