@@ -7,6 +7,7 @@ pub mod error;
 pub mod exec;
 pub mod fcexec;
 pub mod files;
+pub mod quantix;
 pub mod volant;
 
 pub use config::{GuestConfig, LoopMode};

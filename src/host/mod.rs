@@ -5,6 +5,7 @@ pub mod call;
 pub mod dial;
 pub mod error;
 pub mod fcexec;
+pub mod quantix;
 pub mod retry;
 pub mod volant;
 
