@@ -77,3 +77,42 @@ pub struct CallOutcome {
     /// For exec: the command's exit code, which `guestwire call` reflects in its own status.
     pub exit_code: Option<i32>,
 }
+
+/// Makes one call with the client of `protocol`: dial `endpoint`, send `op`, return its outcome.
+/// The protocols with a host client are quantix, quantix-legacy, fcexec, qga and volant.
+pub async fn call_once(
+    protocol: &crate::wire::protocol::Protocol,
+    endpoint: &crate::io::Endpoint,
+    opts: &super::DialOptions,
+    op: &CallOp,
+) -> Result<CallOutcome, super::ClientError> {
+    use crate::wire::protocol::Protocol;
+    match protocol {
+        Protocol::Quantix | Protocol::QuantixLegacy => {
+            let framing = if *protocol == Protocol::Quantix {
+                super::quantix::Framing::Qtx1
+            } else {
+                super::quantix::Framing::Legacy
+            };
+            let client = super::quantix::QuantixClient::connect(endpoint, opts.clone(), framing).await?;
+            client.call(op).await
+        }
+        Protocol::Fcexec => {
+            super::fcexec::FcexecClient::new(endpoint.clone(), opts.clone())
+                .call(op)
+                .await
+        }
+        Protocol::Volant => {
+            super::volant::VolantClient::new(endpoint.clone(), opts.clone())
+                .call(op)
+                .await
+        }
+        Protocol::Qga => {
+            let client = super::qga::QgaClient::connect(endpoint, opts.clone()).await?;
+            client.call(op).await
+        }
+        other => Err(super::ClientError::Invalid(format!(
+            "there is no host client for {other}: quantix, quantix-legacy, fcexec, qga or volant"
+        ))),
+    }
+}

@@ -130,7 +130,7 @@ pub enum ClientError {
         reason: String,
     },
     /// The agent answered with an error of its own.
-    #[error("the agent answered with an error: {message}")]
+    #[error("the agent answered with an error: {code}: {message}")]
     Agent {
         /// The agent's error class or code, e.g. `CommandNotFound`, `http 500`.
         code: String,
