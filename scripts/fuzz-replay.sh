@@ -34,7 +34,10 @@ if [ "$timed" -gt 0 ]; then
       echo "FAILED: $t found a crash; the input is in fuzz/artifacts-$t-*: add it to fixtures/crashes/ with the fix"
       exit 1
     fi
-    grep -E 'stat::number_of_executed_units' "/tmp/fuzz-$t.log" || true
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "/tmp/fuzz-$t.log")
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "/tmp/fuzz-$t.log")
+    cov=$(grep -oE 'cov: [0-9]+' "/tmp/fuzz-$t.log" | tail -n 1)
+    echo "  $t: ${runs:-?} runs, ${rate:-?} exec/s, ${cov:-cov: ?}"
     rm -rf "$work"
   done
 fi

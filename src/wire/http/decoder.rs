@@ -463,11 +463,11 @@ impl HttpDecoder {
                     self.offset += 2;
                     Chunk::Size
                 }
-                _ => {
-                    let err = malformed(
-                        "chunk data is not followed by CRLF",
-                        &buf[..buf.len().min(2)],
-                    );
+                (Some(&first), _) => {
+                    // Show exactly the bytes that decided: one, or two after a `\r`. Showing
+                    // whatever happens to be buffered would make the report depend on the split.
+                    let decided = if first == b'\r' { 2 } else { 1 };
+                    let err = malformed("chunk data is not followed by CRLF", &buf[..decided]);
                     return self.fail(err);
                 }
             },

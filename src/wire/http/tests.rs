@@ -157,6 +157,35 @@ fn chunked_errors() {
     assert!(matches!(e, WireError::Truncated { offset: 0, .. }), "{e}");
 }
 
+/// Found by the `decode_http` fuzz target (`fixtures/crashes/http-chunk-crlf-preview-split.bin`):
+/// the preview of a missing CRLF after chunk data showed two bytes when two were buffered and one
+/// when one was, so byte-at-a-time decoding reported different bytes than one piece.
+#[test]
+fn missing_chunk_crlf_is_reported_the_same_for_any_split() {
+    let stream = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc}\r\n0\r\n\r\n";
+    let whole = decode_all(&mut HttpDecoder::new(HttpKind::Response), stream);
+    let bytewise = decode_chunks(&mut HttpDecoder::new(HttpKind::Response), stream.chunks(1));
+    assert_eq!(whole, bytewise);
+    match &whole[..] {
+        [Err(WireError::Malformed { bytes, reason, .. })] => {
+            assert!(reason.contains("not followed by CRLF"), "{reason}");
+            assert_eq!(bytes.to_string(), "7d");
+        }
+        other => panic!("{other:?}"),
+    }
+    // After a `\r`, the byte that follows it decides, and both are shown.
+    let stream = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\rX\r\n";
+    let bytewise = decode_chunks(&mut HttpDecoder::new(HttpKind::Response), stream.chunks(1));
+    assert_eq!(
+        decode_all(&mut HttpDecoder::new(HttpKind::Response), stream),
+        bytewise
+    );
+    assert!(
+        matches!(&bytewise[..], [Err(WireError::Malformed { bytes, .. })] if bytes.to_string() == "0d 58"),
+        "{bytewise:?}"
+    );
+}
+
 #[test]
 fn content_length_rules() {
     let l = HttpLimits::default();

@@ -233,6 +233,32 @@ mod tests {
         x: f64,
     }
 
+    /// Found by the `decode_quantix` fuzz target
+    /// (`fixtures/crashes/quantix-telemetry-double-json-ulp.bin`): a telemetry report's
+    /// `cpu_usage_percent` of 6.653062250012736e-111 came back one ULP off from its JSON form,
+    /// because serde_json's default float parser is not exact (fixed by its `float_roundtrip`
+    /// feature).
+    #[test]
+    fn doubles_read_back_bit_for_bit() {
+        for bits in [
+            0x2910_0000_0000_0000_u64, // 6.653062250012736e-111
+            f64::MIN_POSITIVE.to_bits(),
+            1,                     // the smallest subnormal
+            0x000f_ffff_ffff_ffff, // the largest subnormal
+            f64::MAX.to_bits(),
+            (0.1f64 + 0.2).to_bits(),
+            (-0.0f64).to_bits(),
+        ] {
+            let p = Probe {
+                x: f64::from_bits(bits),
+                ..Probe::default()
+            };
+            let text = serde_json::to_string(&p).expect("json");
+            let back: Probe = serde_json::from_str(&text).expect("back");
+            assert_eq!(back.x.to_bits(), bits, "{text}");
+        }
+    }
+
     #[test]
     fn bytes_enums_and_doubles() {
         let p = Probe {
