@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod files;
+pub mod qga;
 
 pub use config::{GuestConfig, LoopMode};
 pub use error::{ConnectionReport, GuestError};
