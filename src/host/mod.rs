@@ -4,8 +4,10 @@
 pub mod call;
 pub mod dial;
 pub mod error;
+pub mod qga;
 pub mod retry;
 
 pub use call::{CallOp, CallOutcome};
 pub use dial::{DialOptions, Dialed, dial, dial_once};
 pub use error::{ClientError, Phase};
+pub use qga::QgaClient;

@@ -76,7 +76,6 @@ struct Session {
     json: QemuJsonStream,
     files: FileTable,
     execs: ExecTable,
-    shutdowns: Vec<String>,
 }
 
 /// A mock qga agent: one configuration and one session, serving connections one at a time.
@@ -85,6 +84,7 @@ pub struct QgaAgent {
     cfg: Arc<GuestConfig>,
     sandbox: Option<Sandbox>,
     session: Arc<Mutex<Session>>,
+    shutdowns: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// What the dispatcher decided for one request.
@@ -104,12 +104,16 @@ impl QgaAgent {
             cfg,
             sandbox,
             session: Arc::new(Mutex::new(Session::default())),
+            shutdowns: Arc::default(),
         }
     }
 
     /// The shutdown modes asked for so far (`powerdown`, `halt`, `reboot`), oldest first.
-    pub async fn shutdowns(&self) -> Vec<String> {
-        self.session.lock().await.shutdowns.clone()
+    pub fn shutdowns(&self) -> Vec<String> {
+        self.shutdowns
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
     }
 
     /// Serves one connection until the host closes it. Waits while another connection is being
@@ -229,7 +233,9 @@ impl QgaAgent {
                 let mode = args.opt_str("mode").map(|m| m.unwrap_or("powerdown"));
                 match mode.and_then(|m| args.finish().map(|()| m)) {
                     Ok(m) if SHUTDOWN_MODES.contains(&m) => {
-                        session.shutdowns.push(m.to_string());
+                        if let Ok(mut list) = self.shutdowns.lock() {
+                            list.push(m.to_string());
+                        }
                         return Outcome::Silent;
                     }
                     Ok(_) => Err("Parameter 'mode' expects 'halt', 'powerdown' or 'reboot'".into()),

@@ -357,7 +357,7 @@ async fn shutdown_is_silent_and_recorded() {
         String::from_utf8_lossy(&got),
         "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'mode' expects 'halt', 'powerdown' or 'reboot'\"}}\n{\"return\": 3}\n"
     );
-    assert_eq!(agent.shutdowns().await, vec!["reboot".to_string()]);
+    assert_eq!(agent.shutdowns(), vec!["reboot".to_string()]);
 }
 
 #[tokio::test]
