@@ -19,6 +19,10 @@
 //! - Replies are written by [`QgaEncoder`], which formats them as qemu does.
 //! - One client at a time: a [`QgaAgent`] serves one connection after the other, and a second
 //!   client waits (starved, as with qemu-ga) until the first one leaves.
+//! - Of [`GuestConfig`], the mock uses `root`, `exec`, `reply_delay`, `version` and `hostname`.
+//!   `loop_mode` does not apply: qemu-ga itself reads and writes in one loop (a reply that
+//!   cannot be written stops it from reading), which is what the mock does; qga has no
+//!   telemetry.
 
 mod args;
 pub mod exec;

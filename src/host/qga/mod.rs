@@ -20,14 +20,17 @@
 //!   before the sync's reply is the command's failure, the sync's reply (or the connection
 //!   closing, or silence until the deadline, as the guest goes down) its success.
 
+mod files;
 #[cfg(test)]
 mod tests;
+mod types;
+
+pub use types::{ExecStatus, GuestInfo, ShutdownOutcome, SupportedCommand};
+use types::{parse_exec_status, parse_info};
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -56,56 +59,6 @@ pub const NO_SUCCESS_RESPONSE: &[&str] = &[
     "guest-suspend-ram",
     "guest-suspend-hybrid",
 ];
-
-/// What `guest-exec-status` reported for a finished command.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExecStatus {
-    /// The pid `guest-exec` returned.
-    pub pid: i64,
-    /// The exit code, when the command exited normally.
-    pub exit_code: Option<i32>,
-    /// The signal that ended it, if one did.
-    pub signal: Option<i32>,
-    /// Captured standard output (empty without capture).
-    pub stdout: Vec<u8>,
-    /// Captured standard error.
-    pub stderr: Vec<u8>,
-    /// The agent cut standard output (qemu-ga keeps 16 MiB).
-    pub stdout_truncated: bool,
-    /// The agent cut standard error.
-    pub stderr_truncated: bool,
-}
-
-/// One entry of `guest-info`'s `supported_commands`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SupportedCommand {
-    /// The command, e.g. `guest-exec`.
-    pub name: String,
-    /// Whether the agent allows it (`-b` blocks commands).
-    pub enabled: bool,
-    /// Whether it answers on success (`false` for `guest-shutdown`).
-    pub success_response: bool,
-}
-
-/// `guest-info`'s answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GuestInfo {
-    /// The agent's version, e.g. `7.2.22`.
-    pub version: String,
-    /// The commands it knows.
-    pub supported_commands: Vec<SupportedCommand>,
-}
-
-/// How a shutdown request ended; all of them mean the agent accepted it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShutdownOutcome {
-    /// No error, and the agent answered the sync that followed.
-    Confirmed,
-    /// The connection closed before the sync's reply (the guest went down).
-    Disconnected,
-    /// Nothing came back before the deadline (the guest is going down).
-    NoReply,
-}
 
 /// A connected, synced qga client.
 pub struct QgaClient {
@@ -446,116 +399,6 @@ impl QgaClient {
         }
     }
 
-    /// Reads the whole file at `path` (`guest-file-open` `r`, reads until `eof`, close), within
-    /// the request deadline.
-    pub async fn file_read(&mut self, path: &str) -> Result<Vec<u8>, ClientError> {
-        let until = Instant::now() + self.opts.request_deadline();
-        let handle = self.open(path, "r", until).await?;
-        let mut data = Vec::new();
-        let result = async {
-            loop {
-                let left = self.left(until, "guest-file-read")?;
-                let r = self
-                    .execute_within(
-                        "guest-file-read",
-                        Some(json!({ "handle": handle, "count": FILE_CHUNK })),
-                        left,
-                    )
-                    .await?;
-                let chunk = r.get("buf-b64").and_then(Value::as_str).unwrap_or_default();
-                let bytes = STANDARD.decode(chunk).map_err(|e| ClientError::Protocol {
-                    reason: format!("guest-file-read: bad base64: {e}"),
-                })?;
-                let eof = r.get("eof").and_then(Value::as_bool).unwrap_or(true);
-                let empty = bytes.is_empty();
-                data.extend_from_slice(&bytes);
-                if eof || empty {
-                    return Ok(());
-                }
-            }
-        }
-        .await;
-        self.close(handle, until, result).await?;
-        Ok(data)
-    }
-
-    /// Writes `data` to `path` (`guest-file-open` `w`, writes, close), within the request
-    /// deadline; returns the bytes written.
-    pub async fn file_write(&mut self, path: &str, data: &[u8]) -> Result<u64, ClientError> {
-        let until = Instant::now() + self.opts.request_deadline();
-        let handle = self.open(path, "w", until).await?;
-        let mut written = 0u64;
-        let result = async {
-            for chunk in data.chunks(FILE_CHUNK) {
-                let left = self.left(until, "guest-file-write")?;
-                let r = self
-                    .execute_within(
-                        "guest-file-write",
-                        Some(json!({ "handle": handle, "buf-b64": STANDARD.encode(chunk) })),
-                        left,
-                    )
-                    .await?;
-                let n = r.get("count").and_then(Value::as_u64).unwrap_or(0);
-                written += n;
-                if n != chunk.len() as u64 {
-                    return Err(ClientError::Protocol {
-                        reason: format!("guest-file-write wrote {n} of {} bytes", chunk.len()),
-                    });
-                }
-            }
-            Ok(())
-        }
-        .await;
-        self.close(handle, until, result).await?;
-        Ok(written)
-    }
-
-    fn left(&self, until: Instant, what: &str) -> Result<Duration, ClientError> {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            Err(ClientError::TimedOut {
-                phase: Phase::Request,
-                after: self.opts.request_deadline(),
-                detail: format!("{what} did not finish"),
-            })
-        } else {
-            Ok(left)
-        }
-    }
-
-    async fn open(&mut self, path: &str, mode: &str, until: Instant) -> Result<i64, ClientError> {
-        let left = self.left(until, "guest-file-open")?;
-        let v = self
-            .execute_within(
-                "guest-file-open",
-                Some(json!({ "path": path, "mode": mode })),
-                left,
-            )
-            .await?;
-        v.as_i64().ok_or_else(|| ClientError::Protocol {
-            reason: format!("guest-file-open returned no handle: {v}"),
-        })
-    }
-
-    /// Closes `handle` unless the stream is out of step; `result`'s error wins over the close's.
-    async fn close(
-        &mut self,
-        handle: i64,
-        until: Instant,
-        result: Result<(), ClientError>,
-    ) -> Result<(), ClientError> {
-        if self.needs_sync {
-            return result;
-        }
-        let left = until
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
-        let closed = self
-            .execute_within("guest-file-close", Some(json!({ "handle": handle })), left)
-            .await;
-        result.and(closed.map(drop))
-    }
-
     /// `guest-shutdown` with qemu-ga's `mode` (`powerdown`, `halt`, `reboot`; `None`: the
     /// agent's default, powerdown), which gets no reply when it succeeds.
     pub async fn shutdown(&mut self, mode: Option<&str>) -> Result<ShutdownOutcome, ClientError> {
@@ -725,62 +568,4 @@ fn outcome(summary: &str, reply: Value) -> CallOutcome {
         reply,
         ..CallOutcome::default()
     }
-}
-
-fn parse_info(v: &Value) -> Result<GuestInfo, ClientError> {
-    let version = v
-        .get("version")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ClientError::Protocol {
-            reason: format!("guest-info without a version: {v}"),
-        })?
-        .to_string();
-    let supported_commands = v
-        .get("supported_commands")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|c| {
-                    Some(SupportedCommand {
-                        name: c.get("name")?.as_str()?.to_string(),
-                        enabled: c.get("enabled").and_then(Value::as_bool).unwrap_or(true),
-                        success_response: c
-                            .get("success-response")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(true),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(GuestInfo {
-        version,
-        supported_commands,
-    })
-}
-
-fn parse_exec_status(pid: i64, v: &Value) -> Result<ExecStatus, ClientError> {
-    let int = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_i64)
-            .and_then(|n| i32::try_from(n).ok())
-    };
-    let data = |k: &str| -> Result<Vec<u8>, ClientError> {
-        match v.get(k).and_then(Value::as_str) {
-            Some(b64) => STANDARD.decode(b64).map_err(|e| ClientError::Protocol {
-                reason: format!("guest-exec-status: bad base64 in {k}: {e}"),
-            }),
-            None => Ok(Vec::new()),
-        }
-    };
-    let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
-    Ok(ExecStatus {
-        pid,
-        exit_code: int("exitcode"),
-        signal: int("signal"),
-        stdout: data("out-data")?,
-        stderr: data("err-data")?,
-        stdout_truncated: flag("out-truncated"),
-        stderr_truncated: flag("err-truncated"),
-    })
 }

@@ -184,16 +184,13 @@ enum Member<'a, E> {
 
 /// The reply's member and the optional `id`, in qemu's order.
 fn in_qdict_order<V>(first: (&'static str, V), id: Option<V>) -> Vec<(&'static str, V)> {
-    let mut members = vec![first];
-    if let Some(id) = id {
-        // Within one bucket the later insertion comes first, and qemu inserts `id` last.
-        if qdict_bucket("id") <= qdict_bucket(members[0].0) {
-            members.insert(0, ("id", id));
-        } else {
-            members.push(("id", id));
-        }
+    // Within one bucket the later insertion comes first, and qemu inserts `id` last.
+    let id_first = qdict_bucket("id") <= qdict_bucket(first.0);
+    match id {
+        None => vec![first],
+        Some(id) if id_first => vec![("id", id), first],
+        Some(id) => vec![first, ("id", id)],
     }
-    members
 }
 
 /// qemu's `QDICT_BUCKET_MAX`.
