@@ -25,19 +25,19 @@ pub struct CallArgs {
     #[arg(long, short)]
     pub protocol: String,
     /// Deadline for the reply, in seconds (default: the protocol's real client's).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, global = true, value_name = "SECS")]
     pub timeout: Option<f64>,
     /// Deadline for connecting and for the hybrid-vsock handshake, each, in seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, global = true, value_name = "SECS")]
     pub connect_timeout: Option<f64>,
     /// Connection attempts (default 5, 100 ms apart and doubling, as seed 001's DialGuest).
-    #[arg(long, value_name = "N")]
+    #[arg(long, global = true, value_name = "N")]
     pub attempts: Option<u32>,
     /// For exec: exit 1 when the command's own exit code is not 0.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub check_exit: bool,
     /// Print the result as one JSON object.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
     /// The request.
     #[command(subcommand)]
@@ -90,12 +90,14 @@ pub enum OpArg {
     /// Send a request given as JSON in the protocol's own JSON form.
     Raw {
         /// The JSON (e.g. '{"message_id":"1","ping":{"sequence":7}}' for quantix).
-        json: String,
+        #[arg(value_name = "JSON")]
+        request: String,
     },
 }
 
 fn secs(s: f64, what: &str) -> Result<Duration, CliError> {
-    Duration::try_from_secs_f64(s).map_err(|_| CliError::Usage(format!("{what} must be a positive number of seconds")))
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| CliError::Usage(format!("{what} must be a positive number of seconds")))
 }
 
 fn op_of(arg: &OpArg) -> Result<CallOp, CliError> {
@@ -108,17 +110,25 @@ fn op_of(arg: &OpArg) -> Result<CallOp, CliError> {
         } => CallOp::Exec {
             program: program.clone(),
             args: args.clone(),
-            timeout: exec_timeout.map(|s| secs(s, "--exec-timeout")).transpose()?,
+            timeout: exec_timeout
+                .map(|s| secs(s, "--exec-timeout"))
+                .transpose()?,
         },
         OpArg::Read { path, .. } => CallOp::Read { path: path.clone() },
         OpArg::Write { path, data, from } => {
             let data = match (data, from) {
                 (Some(d), None) => Bytes::from(d.clone().into_bytes()),
-                (None, Some(f)) => Bytes::from(std::fs::read(f).map_err(|source| CliError::Io {
-                    path: f.display().to_string(),
-                    source,
-                })?),
-                _ => return Err(CliError::Usage("write needs --data TEXT or --from FILE".into())),
+                (None, Some(f)) => {
+                    Bytes::from(std::fs::read(f).map_err(|source| CliError::Io {
+                        path: f.display().to_string(),
+                        source,
+                    })?)
+                }
+                _ => {
+                    return Err(CliError::Usage(
+                        "write needs --data TEXT or --from FILE".into(),
+                    ));
+                }
             };
             CallOp::Write {
                 path: path.clone(),
@@ -127,13 +137,19 @@ fn op_of(arg: &OpArg) -> Result<CallOp, CliError> {
         }
         OpArg::Shutdown { mode } => match mode.as_str() {
             "poweroff" | "reboot" | "halt" => CallOp::Shutdown { mode: mode.clone() },
-            _ => return Err(CliError::Usage(format!("unknown shutdown mode {mode:?}: poweroff, reboot or halt"))),
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "unknown shutdown mode {mode:?}: poweroff, reboot or halt"
+                )));
+            }
         },
         OpArg::Info => CallOp::Info,
-        OpArg::Raw { json } => {
-            serde_json::from_str::<serde_json::Value>(json)
+        OpArg::Raw { request } => {
+            serde_json::from_str::<serde_json::Value>(request)
                 .map_err(|e| CliError::Usage(format!("raw request is not JSON: {e}")))?;
-            CallOp::Raw { json: json.clone() }
+            CallOp::Raw {
+                json: request.clone(),
+            }
         }
     })
 }
@@ -196,7 +212,13 @@ fn report(
     let ms = elapsed.as_secs_f64() * 1000.0;
     match result {
         Ok(outcome) => {
-            if let (OpArg::Read { output: Some(path), .. }, Some(data)) = (&args.op, &outcome.data) {
+            if let (
+                OpArg::Read {
+                    output: Some(path), ..
+                },
+                Some(data),
+            ) = (&args.op, &outcome.data)
+            {
                 std::fs::write(path, data).map_err(|source| CliError::Io {
                     path: path.display().to_string(),
                     source,
@@ -216,16 +238,30 @@ fn report(
                 });
                 writeln!(out, "{v}").map_err(out_err)?;
             } else {
-                writeln!(out, "ok {} {} in {ms:.1} ms: {}", protocol, op.name(), outcome.summary).map_err(out_err)?;
+                writeln!(
+                    out,
+                    "ok {} {} in {ms:.1} ms: {}",
+                    protocol,
+                    op.name(),
+                    outcome.summary
+                )
+                .map_err(out_err)?;
                 for e in &outcome.events {
-                    writeln!(out, "  event: {e}").map_err(out_err)?;
+                    writeln!(out, "  event: {}", event_name(e)).map_err(out_err)?;
                 }
-                let print_data = matches!(&args.op, OpArg::Read { output: None, .. } | OpArg::Exec { .. });
+                let print_data = matches!(
+                    &args.op,
+                    OpArg::Read { output: None, .. } | OpArg::Exec { .. }
+                );
                 if let (true, Some(data)) = (print_data, &outcome.data) {
                     out.write_all(data).map_err(out_err)?;
                 }
             }
-            Ok(if failed_exit { Outcome::Failed } else { Outcome::Ok })
+            Ok(if failed_exit {
+                Outcome::Failed
+            } else {
+                Outcome::Ok
+            })
         }
         Err(e) => {
             if args.json {
@@ -238,9 +274,29 @@ fn report(
                 });
                 writeln!(out, "{v}").map_err(out_err)?;
             } else {
-                eprintln!("FAILED {} {} after {ms:.1} ms: {}: {e}", protocol, op.name(), e.kind());
+                eprintln!(
+                    "FAILED {} {} after {ms:.1} ms: {}: {e}",
+                    protocol,
+                    op.name(),
+                    e.kind()
+                );
             }
             Ok(Outcome::Failed)
         }
     }
+}
+
+/// A short name for an unsolicited message in human output: its type (the first key that is not
+/// an id or a timestamp) and, for log lines, the line.
+fn event_name(e: &serde_json::Value) -> String {
+    let Some(obj) = e.as_object() else {
+        return e.to_string();
+    };
+    if let Some(line) = obj.get("line").and_then(|l| l.as_str()) {
+        return format!("log {line:?}");
+    }
+    obj.keys()
+        .find(|k| !matches!(k.as_str(), "message_id" | "timestamp" | "id"))
+        .cloned()
+        .unwrap_or_else(|| e.to_string())
 }

@@ -74,14 +74,20 @@ pub fn run(args: GuestArgs) -> Result<Outcome, CliError> {
         .map_err(|e| CliError::Usage(format!("--protocol: {e}")))?;
     if !matches!(
         protocol,
-        Protocol::Quantix | Protocol::QuantixLegacy | Protocol::Fcexec | Protocol::Qga | Protocol::Volant
+        Protocol::Quantix
+            | Protocol::QuantixLegacy
+            | Protocol::Fcexec
+            | Protocol::Qga
+            | Protocol::Volant
     ) {
         return Err(CliError::Usage(format!(
             "there is no mock guest for {protocol}: quantix, quantix-legacy, fcexec, qga or volant"
         )));
     }
     if !(args.telemetry >= 0.0 && args.telemetry.is_finite()) {
-        return Err(CliError::Usage("--telemetry must be a number of seconds, 0 for none".into()));
+        return Err(CliError::Usage(
+            "--telemetry must be a number of seconds, 0 for none".into(),
+        ));
     }
     let cfg = Arc::new(GuestConfig {
         root: args.root.clone(),
@@ -105,13 +111,24 @@ pub fn run(args: GuestArgs) -> Result<Outcome, CliError> {
     runtime.block_on(serve(args, endpoint, protocol, cfg))
 }
 
-async fn serve(args: GuestArgs, endpoint: Endpoint, protocol: Protocol, cfg: Arc<GuestConfig>) -> Result<Outcome, CliError> {
-    let bind_err = |e: crate::io::ListenError| CliError::Usage(format!("cannot listen on {endpoint}: {e}"));
+async fn serve(
+    args: GuestArgs,
+    endpoint: Endpoint,
+    protocol: Protocol,
+    cfg: Arc<GuestConfig>,
+) -> Result<Outcome, CliError> {
+    let bind_err =
+        |e: crate::io::ListenError| CliError::Usage(format!("cannot listen on {endpoint}: {e}"));
     let mut listener = match &endpoint {
-        Endpoint::Hvsock { path, port } => Listener::bind_hvsock(path, &[*port], args.flavour).await.map_err(bind_err)?,
+        Endpoint::Hvsock { path, port } => Listener::bind_hvsock(path, &[*port], args.flavour)
+            .await
+            .map_err(bind_err)?,
         other => Listener::bind(other).await.map_err(bind_err)?,
     };
-    eprintln!("guestwire: mock {protocol} guest listening on {}", listener.endpoint());
+    eprintln!(
+        "guestwire: mock {protocol} guest listening on {}",
+        listener.endpoint()
+    );
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         tokio::select! {

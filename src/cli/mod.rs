@@ -2,7 +2,9 @@
 //! status 0 means ok, 1 a failed check (bad frames, failed call, problem found), 2 a usage or
 //! environment error.
 
+pub mod call;
 pub mod decode;
+pub mod guest;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,10 @@ pub struct Cli {
 pub enum Command {
     /// Decode a raw byte stream into frames, one line per frame.
     Decode(decode::DecodeArgs),
+    /// Run a mock guest agent on an endpoint.
+    Guest(guest::GuestArgs),
+    /// Send one request to a guest agent through the host client.
+    Call(call::CallArgs),
 }
 
 /// How a subcommand ended, as the process exit status.
@@ -84,5 +90,7 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Decode(args) => decode::run(args),
+        Command::Guest(args) => guest::run(args),
+        Command::Call(args) => call::run(args),
     }
 }

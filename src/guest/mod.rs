@@ -7,8 +7,11 @@ pub mod error;
 pub mod exec;
 pub mod fcexec;
 pub mod files;
+pub mod qga;
 pub mod quantix;
+pub mod serve;
 pub mod volant;
 
 pub use config::{GuestConfig, LoopMode};
 pub use error::{ConnectionReport, GuestError};
+pub use serve::{has_mock_agent, serve_connection};

@@ -17,7 +17,9 @@ pub async fn serve_connection(
     use crate::host::quantix::Framing;
     match protocol {
         Protocol::Quantix => super::quantix::serve_connection(stream, cfg, Framing::Qtx1).await,
-        Protocol::QuantixLegacy => super::quantix::serve_connection(stream, cfg, Framing::Legacy).await,
+        Protocol::QuantixLegacy => {
+            super::quantix::serve_connection(stream, cfg, Framing::Legacy).await
+        }
         Protocol::Fcexec => super::fcexec::serve_connection(stream, cfg).await,
         Protocol::Volant => super::volant::serve_connection(stream, cfg).await,
         Protocol::Qga => super::qga::serve_connection(stream, cfg).await,
@@ -29,6 +31,10 @@ pub async fn serve_connection(
 pub fn has_mock_agent(protocol: &Protocol) -> bool {
     matches!(
         protocol,
-        Protocol::Quantix | Protocol::QuantixLegacy | Protocol::Fcexec | Protocol::Qga | Protocol::Volant
+        Protocol::Quantix
+            | Protocol::QuantixLegacy
+            | Protocol::Fcexec
+            | Protocol::Qga
+            | Protocol::Volant
     )
 }

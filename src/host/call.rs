@@ -94,7 +94,8 @@ pub async fn call_once(
             } else {
                 super::quantix::Framing::Legacy
             };
-            let client = super::quantix::QuantixClient::connect(endpoint, opts.clone(), framing).await?;
+            let client =
+                super::quantix::QuantixClient::connect(endpoint, opts.clone(), framing).await?;
             client.call(op).await
         }
         Protocol::Fcexec => {
@@ -108,7 +109,7 @@ pub async fn call_once(
                 .await
         }
         Protocol::Qga => {
-            let client = super::qga::QgaClient::connect(endpoint, opts.clone()).await?;
+            let mut client = super::qga::QgaClient::connect(endpoint, opts.clone()).await?;
             client.call(op).await
         }
         other => Err(super::ClientError::Invalid(format!(

@@ -104,9 +104,7 @@ pub enum ClientError {
     },
     /// The hybrid-vsock handshake failed: the VMM closed without `OK` (nothing listens on the
     /// guest port) or answered something else.
-    #[error(
-        "hybrid-vsock handshake failed: {reason} (is the agent running in the guest and listening on port {port}?)"
-    )]
+    #[error("hybrid-vsock handshake for guest port {port} failed: {reason}")]
     HandshakeFailed {
         /// The guest port asked for.
         port: u32,
@@ -324,7 +322,15 @@ impl From<HandshakeError> for ClientError {
         match e {
             HandshakeError::Refused { port, error } => Self::HandshakeFailed {
                 port,
-                reason: error.to_string(),
+                reason: match &error {
+                    WireError::BadHandshake { reason, bytes, .. } if bytes.bytes().is_empty() => {
+                        reason.clone()
+                    }
+                    WireError::BadHandshake { reason, bytes, .. } => {
+                        format!("{reason}: {:?}", String::from_utf8_lossy(bytes.bytes()))
+                    }
+                    other => other.to_string(),
+                },
                 received: Bytes::copy_from_slice(error.bytes().bytes()),
             },
             HandshakeError::TimedOut { after, port } => Self::TimedOut {

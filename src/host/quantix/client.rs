@@ -97,6 +97,8 @@ enum Terminal {
     Reset(String),
     Io(io::ErrorKind, String),
     Broken(String),
+    /// The stream broke on bad bytes: every later request gets the same error and bytes.
+    Undecodable(WireError, Bytes),
 }
 
 impl Terminal {
@@ -116,6 +118,10 @@ impl Terminal {
             },
             Self::Broken(reason) => ClientError::Protocol {
                 reason: reason.clone(),
+            },
+            Self::Undecodable(error, raw) => ClientError::Malformed {
+                error: error.clone(),
+                raw: raw.clone(),
             },
         }
     }
@@ -455,10 +461,8 @@ async fn read_loop(
                 // on, they all fail now.
                 if reader.decoder().is_failed() {
                     let raw = Bytes::copy_from_slice(error.bytes().bytes());
-                    malformed(&shared, error.clone(), raw, true);
-                    break Terminal::Broken(format!(
-                        "the agent's stream cannot be decoded any further ({error})"
-                    ));
+                    malformed(&shared, error.clone(), raw.clone(), true);
+                    break Terminal::Undecodable(error, raw);
                 }
                 shared.with(|s| s.stats.malformed += 1);
             }

@@ -4,8 +4,11 @@
 //! character outside printable ASCII escaped as `\uXXXX` (upper-case hex, surrogate pairs beyond
 //! the BMP). So `{"return": 1234}\n` and the stray-0xFF error
 //! `{"error": {"class": "GenericError", "desc": "JSON parse error, stray '\uFFFD'"}}\n` come out
-//! byte for byte. (Non-integer numbers are the exception: qemu prints doubles with `%.17g`,
-//! serde_json with the shortest round-trip form.)
+//! byte for byte. Two more details of qemu's writer are copied: the members of every object in a
+//! reply come in the order of qemu's `QDict` hash buckets ([`qdict_bucket`]), which is why an
+//! error with an id is written `{"id": 1, "error": …}` but a success `{"return": …, "id": 1}`; and
+//! non-integer numbers are written with `%.17g` (`0.1` → `0.10000000000000001`, `1e3` → `1000`).
+//! (Infinities, which qemu writes as `inf`, cannot be held by a `serde_json::Value`.)
 
 use std::io;
 
@@ -137,7 +140,7 @@ impl Serialize for Wire<'_> {
             desc: &'a str,
         }
         let mut map = s.serialize_map(None)?;
-        let id = match self.0 {
+        match self.0 {
             QgaMessage::Command {
                 execute,
                 arguments,
@@ -147,22 +150,86 @@ impl Serialize for Wire<'_> {
                 if let Some(a) = arguments {
                     map.serialize_entry("arguments", a)?;
                 }
-                id
+                if let Some(id) = id {
+                    map.serialize_entry("id", id)?;
+                }
             }
             QgaMessage::Return { value, id } => {
-                map.serialize_entry("return", value)?;
-                id
+                let value = ("return", Member::<ErrorBody>::Value(QdictOrder(value)));
+                let id = id.as_ref().map(|id| Member::Value(QdictOrder(id)));
+                for (k, v) in in_qdict_order(value, id) {
+                    map.serialize_entry(k, &v)?;
+                }
             }
             QgaMessage::Error { class, desc, id } => {
-                map.serialize_entry("error", &ErrorBody { class, desc })?;
-                id
+                let error = ("error", Member::Error(ErrorBody { class, desc }));
+                let id = id.as_ref().map(|id| Member::Value(QdictOrder(id)));
+                for (k, v) in in_qdict_order(error, id) {
+                    map.serialize_entry(k, &v)?;
+                }
             }
-            QgaMessage::Delimiter => &None,
-        };
-        if let Some(id) = id {
-            map.serialize_entry("id", id)?;
+            QgaMessage::Delimiter => {}
         }
         map.end()
+    }
+}
+
+/// A top-level member of a reply.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Member<'a, E> {
+    Value(QdictOrder<'a>),
+    Error(E),
+}
+
+/// The reply's member and the optional `id`, in qemu's order.
+fn in_qdict_order<V>(first: (&'static str, V), id: Option<V>) -> Vec<(&'static str, V)> {
+    // Within one bucket the later insertion comes first, and qemu inserts `id` last.
+    let id_first = qdict_bucket("id") <= qdict_bucket(first.0);
+    match id {
+        None => vec![first],
+        Some(id) if id_first => vec![("id", id), first],
+        Some(id) => vec![first, ("id", id)],
+    }
+}
+
+/// qemu's `QDICT_BUCKET_MAX`.
+const QDICT_BUCKETS: u32 = 512;
+
+/// The hash bucket qemu's `QDict` puts `key` in (`tdb_hash(key) % QDICT_BUCKET_MAX`). A QDict is
+/// iterated, and so written, bucket by bucket, and within a bucket the latest insertion first.
+pub fn qdict_bucket(key: &str) -> u32 {
+    let bytes = key.as_bytes();
+    let mut value = 0x238F_13AFu32.wrapping_mul(bytes.len() as u32);
+    for (i, &b) in bytes.iter().enumerate() {
+        value = value.wrapping_add(u32::from(b) << (i * 5 % 24));
+    }
+    1_103_515_243u32.wrapping_mul(value).wrapping_add(12345) % QDICT_BUCKETS
+}
+
+/// A JSON value whose objects serialise in qemu's `QDict` order. Members of one bucket are taken
+/// as inserted in the map's order (so written in reverse), as qemu would write them.
+struct QdictOrder<'a>(&'a Value);
+
+impl Serialize for QdictOrder<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Object(obj) => {
+                let mut members: Vec<(usize, &String, &Value)> = obj
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, v))| (i, k, v))
+                    .collect();
+                members.sort_by_key(|(i, k, _)| (qdict_bucket(k), std::cmp::Reverse(*i)));
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (_, k, v) in members {
+                    map.serialize_entry(k, &QdictOrder(v))?;
+                }
+                map.end()
+            }
+            Value::Array(items) => s.collect_seq(items.iter().map(QdictOrder)),
+            other => other.serialize(s),
+        }
     }
 }
 
@@ -171,6 +238,14 @@ impl Serialize for Wire<'_> {
 struct QemuFormatter;
 
 impl Formatter for QemuFormatter {
+    fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        w.write_all(format_g17(value).as_bytes())
+    }
+
+    fn write_f32<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f32) -> io::Result<()> {
+        self.write_f64(w, f64::from(value))
+    }
+
     fn begin_array_value<W: ?Sized + io::Write>(
         &mut self,
         w: &mut W,
@@ -228,4 +303,42 @@ impl Formatter for QemuFormatter {
             CharEscape::AsciiControl(b) => write!(w, "\\u{:04X}", b),
         }
     }
+}
+
+/// C's `printf("%.17g", value)` for a finite `value`, as qemu writes doubles.
+pub fn format_g17(value: f64) -> String {
+    const PRECISION: i32 = 17;
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.to_string();
+    }
+    if !value.is_finite() {
+        return if value.is_nan() {
+            "nan".to_string()
+        } else if value < 0.0 {
+            "-inf".to_string()
+        } else {
+            "inf".to_string()
+        };
+    }
+    // The exponent %e would print, after rounding to 17 significant digits.
+    let sci = format!("{:.*e}", (PRECISION - 1) as usize, value);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..PRECISION).contains(&exp) {
+        let decimals = usize::try_from(PRECISION - 1 - exp).unwrap_or(0);
+        strip_fraction_zeros(format!("{value:.decimals$}"))
+    } else {
+        let mantissa = strip_fraction_zeros(mantissa.to_string());
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
+    }
+}
+
+/// `%g`'s removal of trailing zeros after a decimal point (and of the point itself).
+fn strip_fraction_zeros(mut s: String) -> String {
+    if s.contains('.') {
+        let kept = s.trim_end_matches('0').trim_end_matches('.').len();
+        s.truncate(kept);
+    }
+    s
 }

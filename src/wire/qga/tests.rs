@@ -753,3 +753,33 @@ proptest! {
         prop_assert_eq!(got.last().and_then(|r| r.as_ref().ok()).map(|f| &f.message), Some(&msg));
     }
 }
+
+#[test]
+fn replies_follow_qemus_qdict_order_and_g17_doubles() {
+    let mut e = QgaEncoder::new();
+    let mut out = BytesMut::new();
+    e.encode(
+        &QgaMessage::Error {
+            class: "CommandNotFound".into(),
+            desc: "The command nope has not been found".into(),
+            id: Some(json!(1)),
+        },
+        &mut out,
+    )
+    .expect("encode");
+    e.encode(
+        &QgaMessage::Return {
+            value: json!({"exited": true, "out-data": "aGkK", "exitcode": 0, "out-truncated": false}),
+            id: Some(json!({"b": 0.1, "a": 1500.0})),
+        },
+        &mut out,
+    )
+    .expect("encode");
+    // Measured on qemu-ga 7.2.22.
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "{\"id\": 1, \"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command nope has not been found\"}}\n\
+         {\"return\": {\"exitcode\": 0, \"out-data\": \"aGkK\", \"out-truncated\": false, \"exited\": true}, \
+         \"id\": {\"a\": 1500, \"b\": 0.10000000000000001}}\n"
+    );
+}
