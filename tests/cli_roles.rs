@@ -359,3 +359,20 @@ fn usage_errors_exit_2() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_qtx1_client_talking_to_a_legacy_agent_is_told_so() {
+    let (dir, _root) = tmp();
+    let sock = dir.path().join("legacy.sock");
+    let ep = format!("unix:{}", sock.display());
+    let _g = guest(&ep, "quantix-legacy", &sock, &[]);
+    let v = failed(&ep, "quantix", &["ping", "--timeout", "5"], "malformed");
+    assert_eq!(v["error"]["wire"]["error"], "framing_mismatch", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("legacy"),
+        "{v}"
+    );
+}

@@ -14,7 +14,7 @@ use bytes::{Bytes, BytesMut};
 use crate::wire::frame::{LpConfig, LpDecoder};
 use crate::wire::quantix::{
     AgentMessage, LegacyEncoder, MAX_MESSAGE, QUANTIX, QUANTIX_LEGACY, QuantixEncoder, Timestamp,
-    decode_payload, legacy_config, qtx1_config,
+    check_legacy_start, decode_payload, legacy_config, qtx1_config,
 };
 use crate::wire::{Decoded, Decoder, EncodeError, Encoder, WireError};
 
@@ -121,6 +121,10 @@ pub enum Payloaded {
 pub struct FrameDecoder {
     inner: LpDecoder,
     framing: Framing,
+    /// QTX1 only: the start of the stream has not been checked for a legacy frame yet.
+    start_pending: bool,
+    /// The stream turned out to be legacy-framed: nothing more is decoded.
+    mismatch: bool,
 }
 
 impl FrameDecoder {
@@ -129,6 +133,34 @@ impl FrameDecoder {
         Self {
             inner: LpDecoder::new(framing.lp_config()),
             framing,
+            start_pending: framing == Framing::Qtx1,
+            mismatch: false,
+        }
+    }
+
+    /// The legacy-start check (QTX1 only): a stream that starts with a legacy frame is reported
+    /// once as a framing mismatch, and then not decoded any further.
+    fn check_start(&mut self, buf: &mut BytesMut, eof: bool) -> Option<Option<Decoded<Bytes>>> {
+        if self.mismatch {
+            buf.clear();
+            return Some(None);
+        }
+        if !self.start_pending {
+            return None;
+        }
+        let verdict = check_legacy_start(buf, eof, self.inner.offset(), self.inner.config().max);
+        match verdict {
+            None => Some(None),
+            Some(None) => {
+                self.start_pending = false;
+                None
+            }
+            Some(Some(err)) => {
+                self.start_pending = false;
+                self.mismatch = true;
+                buf.clear();
+                Some(Some(Err(err)))
+            }
         }
     }
 
@@ -140,7 +172,7 @@ impl FrameDecoder {
     /// Whether the decoder gave up on the stream (legacy framing after a bad length: with no
     /// magic there is nothing to resynchronise on).
     pub fn is_failed(&self) -> bool {
-        self.inner.is_failed()
+        self.inner.is_failed() || self.mismatch
     }
 
     /// Decodes one frame's payload (`offset`: the frame's stream offset).
@@ -156,10 +188,16 @@ impl Decoder for FrameDecoder {
     type Message = Bytes;
 
     fn decode(&mut self, buf: &mut BytesMut) -> Option<Decoded<Bytes>> {
+        if let Some(verdict) = self.check_start(buf, false) {
+            return verdict;
+        }
         self.inner.decode(buf)
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Option<Decoded<Bytes>> {
+        if let Some(verdict) = self.check_start(buf, true) {
+            return verdict;
+        }
         self.inner.decode_eof(buf)
     }
 

@@ -94,6 +94,47 @@ enum StartCheck {
     Done,
 }
 
+/// For a stream read as QTX1: decides whether it really starts with a *legacy* frame (a u32 BE
+/// length of at most `max`, then that many bytes that decode as an `AgentMessage` with a payload).
+/// `None`: not decidable yet (more bytes needed); `Some(None)`: no mismatch; `Some(Some(e))`: the
+/// [`WireError::FramingMismatch`] to report. `offset` is the stream offset of `buf`'s first byte.
+pub fn check_legacy_start(
+    buf: &[u8],
+    eof: bool,
+    offset: u64,
+    max: u64,
+) -> Option<Option<WireError>> {
+    let head = buf.len().min(QTX1_MAGIC.len());
+    if buf.get(..head) == QTX1_MAGIC.get(..head) && (head == QTX1_MAGIC.len() || eof) {
+        return Some(None);
+    }
+    let Some(field) = buf.get(..4) else {
+        return if eof { Some(None) } else { None };
+    };
+    let len = field.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b));
+    if len == 0 || len > max {
+        return Some(None);
+    }
+    // len <= max <= u32::MAX, so it fits a usize on every supported target.
+    let total = usize::try_from(len).unwrap_or(usize::MAX);
+    let end = total.saturating_add(4).min(buf.len());
+    let payload = buf.get(4..end).unwrap_or_default();
+    match legacy_prefix(payload, total) {
+        Prefix::Invalid => Some(None),
+        Prefix::Incomplete if eof => Some(None),
+        Prefix::Incomplete => None,
+        Prefix::Complete => {
+            let plausible = AgentMessage::decode(payload).is_ok_and(|m| m.payload.is_some());
+            Some(plausible.then(|| WireError::FramingMismatch {
+                offset,
+                expected: QUANTIX,
+                found: FOUND_LEGACY.to_string(),
+                bytes: HexPreview::of(buf.get(..end).unwrap_or_default()),
+            }))
+        }
+    }
+}
+
 /// Decoder for the current quantix framing (`QTX1` magic, u32 BE length, protobuf).
 #[derive(Debug, Clone)]
 pub struct QuantixDecoder {
@@ -128,35 +169,7 @@ impl QuantixDecoder {
 
     /// Decides whether the stream starts with a legacy frame. `None`: not decidable yet.
     fn check_start(&self, buf: &[u8], eof: bool) -> Option<Option<WireError>> {
-        let head = buf.len().min(QTX1_MAGIC.len());
-        if buf.get(..head) == QTX1_MAGIC.get(..head) && (head == QTX1_MAGIC.len() || eof) {
-            return Some(None);
-        }
-        let Some(field) = buf.get(..4) else {
-            return if eof { Some(None) } else { None };
-        };
-        let len = field.iter().fold(0u64, |v, b| (v << 8) | u64::from(*b));
-        if len == 0 || len > self.max() {
-            return Some(None);
-        }
-        // len <= max <= u32::MAX, so it fits a usize on every supported target.
-        let total = usize::try_from(len).unwrap_or(usize::MAX);
-        let end = total.saturating_add(4).min(buf.len());
-        let payload = buf.get(4..end).unwrap_or_default();
-        match legacy_prefix(payload, total) {
-            Prefix::Invalid => Some(None),
-            Prefix::Incomplete if eof => Some(None),
-            Prefix::Incomplete => None,
-            Prefix::Complete => {
-                let plausible = AgentMessage::decode(payload).is_ok_and(|m| m.payload.is_some());
-                Some(plausible.then(|| WireError::FramingMismatch {
-                    offset: self.inner.offset(),
-                    expected: QUANTIX,
-                    found: FOUND_LEGACY.to_string(),
-                    bytes: HexPreview::of(buf.get(..end).unwrap_or_default()),
-                }))
-            }
-        }
+        check_legacy_start(buf, eof, self.inner.offset(), self.max())
     }
 
     fn step(&mut self, buf: &mut BytesMut, eof: bool) -> Option<Decoded<AgentMessage>> {

@@ -34,8 +34,8 @@ pub use self::core::*;
 pub use agent::*;
 pub use codec::{
     FOUND_LEGACY, FOUND_QTX1, LegacyDecoder, LegacyEncoder, MAGIC_AS_LENGTH, MAX_MESSAGE,
-    QTX1_MAGIC, QUANTIX, QUANTIX_LEGACY, QuantixDecoder, QuantixEncoder, legacy_config,
-    qtx1_config,
+    QTX1_MAGIC, QUANTIX, QUANTIX_LEGACY, QuantixDecoder, QuantixEncoder, check_legacy_start,
+    legacy_config, qtx1_config,
 };
 pub use desktop::*;
 pub use enums::*;
