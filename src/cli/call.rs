@@ -182,14 +182,7 @@ pub fn run(args: CallArgs) -> Result<Outcome, CliError> {
             ..opts.retry
         };
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| CliError::Io {
-            path: "tokio runtime".into(),
-            source,
-        })?;
+    let runtime = super::runtime()?;
     let started = std::time::Instant::now();
     let result = runtime.block_on(call_once(&protocol, &endpoint, &opts, &op));
     let elapsed = started.elapsed();

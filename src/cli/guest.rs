@@ -100,14 +100,7 @@ pub fn run(args: GuestArgs) -> Result<Outcome, CliError> {
         loop_mode: args.loop_mode,
         ..GuestConfig::default()
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|source| CliError::Io {
-            path: "tokio runtime".into(),
-            source,
-        })?;
+    let runtime = super::runtime()?;
     runtime.block_on(serve(args, endpoint, protocol, cfg))
 }
 

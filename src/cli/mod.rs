@@ -64,6 +64,19 @@ pub enum CliError {
     Usage(String),
 }
 
+/// The Tokio runtime the networked subcommands run on (two workers: the machines this runs on
+/// are small, and a harness must not starve the agent it tests).
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Io {
+            path: "tokio runtime".into(),
+            source,
+        })
+}
+
 /// Parses the command line, runs the subcommand and maps the result to an exit status.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
