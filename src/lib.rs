@@ -2,10 +2,12 @@
 //! host and the agent inside it (virtio-serial ports exposed as Unix sockets, hybrid vsock, AF_VSOCK)
 //! and the agent protocols spoken over them.
 //!
-//! Layers point downward only: [`wire`] (pure codecs) ← [`io`] ← roles ← harness ← [`cli`].
+//! Layers point downward only: [`wire`] (pure codecs) ← [`channel`] (pure channel models) ← [`io`]
+//! ← roles ← harness ← [`cli`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod channel;
 pub mod cli;
 pub mod fuzzing;
 pub mod guest;
