@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::wire::hybrid::LOCAL_PORT_START;
+use crate::wire::hybrid::{LOCAL_PORT_START, RejectReason};
 
 fn ms(t0: Instant, n: u64) -> Instant {
     t0 + Duration::from_millis(n)
@@ -537,5 +537,18 @@ fn once_established_host_reads_are_data() {
             port: 52,
             bytes: b"more".to_vec(),
         }]
+    );
+}
+
+#[test]
+fn a_guest_giving_up_before_the_host_answers_withdraws_the_connect() {
+    let t0 = Instant::now();
+    let mut m = muxer(Flavour::CloudHypervisor, &[]);
+    let g = m.guest_connect(1025, 9000, t0);
+    m.guest_close(g).unwrap();
+    assert_eq!(m.poll_event(), None);
+    assert_eq!(
+        m.host_side_connected(g),
+        Err(MuxError::UnknownConnection(g))
     );
 }
