@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod fault;
 pub mod fuzzing;
 pub mod guest;
 pub mod host;
