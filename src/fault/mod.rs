@@ -6,19 +6,24 @@
 //! - [`spec`]: [`FaultSpec`], parsed from `--fault 'kind[:key=value,...]'` or a scenario table;
 //!   [`kind`]: [`FaultKind`] and [`MalformedVariant`]; [`trigger`]: [`Trigger`];
 //!   [`duration`]: `200ms` / `1.5s`; [`error`]: the typed errors.
+//! - [`malform`]: each `malformed:<variant>` as a pure rewrite of one frame, per protocol.
 
 pub mod duration;
 pub mod error;
 pub mod kind;
+pub mod malform;
 pub mod rng;
 pub mod spec;
 pub mod trigger;
 
 #[cfg(test)]
+mod malform_tests;
+#[cfg(test)]
 mod spec_tests;
 
 pub use error::{FaultParseError, MalformError};
 pub use kind::{FaultKind, KIND_NAMES, MALFORMED_NAMES, MalformedVariant};
+pub use malform::{Malformed, malform, malform_writes};
 pub use rng::XorShift64;
 pub use spec::{FaultDirection, FaultSpec};
 pub use trigger::{TRIGGER_KEYS, Trigger};
