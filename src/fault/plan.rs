@@ -141,7 +141,12 @@ impl FaultPlan {
         let held = self.streams[idx(direction)].held.take();
         let mut out = self.on_piece(direction, frame, now, Some(frame_type));
         if let Some(h) = held {
-            out.push(Action::Forward(h));
+            // The held frame goes out after this one, but before any close or reset.
+            let at = out
+                .iter()
+                .position(|a| matches!(a, Action::Close | Action::Reset))
+                .unwrap_or(out.len());
+            out.insert(at, Action::Forward(h));
         }
         out
     }

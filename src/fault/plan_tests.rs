@@ -321,6 +321,12 @@ fn reorder_sends_a_frame_after_the_next() {
     let mut p = plan(&["reorder"]);
     assert_eq!(p.on_frame(ToGuest, "ping", b"A", T0), []);
     assert_eq!(p.on_close(ToGuest, T0), [fwd(b"A"), Action::Close]);
+    let mut p = plan(&["reorder:times=1", "reset_mid_stream"]);
+    assert_eq!(p.on_frame(ToGuest, "ping", b"A", T0), []);
+    assert_eq!(
+        p.on_frame(ToGuest, "ping", b"BC", T0),
+        [fwd(b"B"), Action::Drop(1), fwd(b"A"), Action::Reset]
+    );
 }
 
 #[test]
