@@ -9,6 +9,7 @@
 
 pub mod channel;
 pub mod cli;
+pub mod fault;
 pub mod fuzzing;
 pub mod guest;
 pub mod host;
