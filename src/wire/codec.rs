@@ -172,3 +172,20 @@ where
 pub fn decode_all<D: Decoder>(decoder: &mut D, stream: &[u8]) -> Vec<Decoded<D::Message>> {
     decode_chunks(decoder, [stream])
 }
+
+/// Test support: splits `data` at `cuts` (each taken modulo `data.len() + 1`, then sorted and
+/// deduplicated), for property tests of split invariance.
+#[cfg(test)]
+pub(crate) fn split_at_cuts(data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut prev = 0;
+    for c in cuts {
+        out.push(data[prev..c].to_vec());
+        prev = c;
+    }
+    out.push(data[prev..].to_vec());
+    out
+}

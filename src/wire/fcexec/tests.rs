@@ -6,6 +6,7 @@ use bytes::{BufMut, BytesMut};
 use proptest::prelude::*;
 
 use super::*;
+use crate::wire::codec::split_at_cuts;
 use crate::wire::codec::{Decoded, Decoder, Direction, Encoder, decode_all, decode_chunks};
 use crate::wire::error::WireError;
 
@@ -484,29 +485,6 @@ fn arb_piece() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-/// Splits `stream` at the given cut points (taken modulo its length).
-fn split(stream: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut cuts: Vec<usize> = cuts
-        .iter()
-        .map(|c| {
-            if stream.is_empty() {
-                0
-            } else {
-                c % stream.len()
-            }
-        })
-        .collect();
-    cuts.sort_unstable();
-    let mut out = Vec::new();
-    let mut last = 0;
-    for c in cuts {
-        out.push(stream[last..c].to_vec());
-        last = c;
-    }
-    out.push(stream[last..].to_vec());
-    out
-}
-
 proptest! {
     #[test]
     fn round_trip(msgs in proptest::collection::vec(arb_message(), 0..6)) {
@@ -526,7 +504,7 @@ proptest! {
     ) {
         let stream: Vec<u8> = pieces.concat();
         let whole = decode(&stream);
-        let chunked = decode_chunks(&mut FcexecDecoder::new(None), split(&stream, &cuts));
+        let chunked = decode_chunks(&mut FcexecDecoder::new(None), split_at_cuts(&stream, &cuts));
         prop_assert_eq!(&whole, &chunked);
         let bytewise = decode_chunks(&mut FcexecDecoder::new(None), stream.chunks(1));
         prop_assert_eq!(&whole, &bytewise);

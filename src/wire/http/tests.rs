@@ -6,6 +6,7 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use super::*;
+use crate::wire::codec::split_at_cuts;
 use crate::wire::codec::{Decoded, Decoder, Describe, Encoder, decode_all, decode_chunks};
 use crate::wire::error::WireError;
 
@@ -526,20 +527,6 @@ fn message_strategy() -> impl Strategy<Value = HttpMessage> {
     prop_oneof![request, response]
 }
 
-fn split_at(data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
-    cuts.sort_unstable();
-    cuts.dedup();
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for c in cuts {
-        out.push(data[prev..c].to_vec());
-        prev = c;
-    }
-    out.push(data[prev..].to_vec());
-    out
-}
-
 fn as_strings(v: Vec<Decoded<HttpMessage>>) -> Vec<String> {
     v.into_iter().map(|r| format!("{r:?}")).collect()
 }
@@ -614,7 +601,7 @@ proptest! {
     ) {
         let limits = HttpLimits { max_head: 96, max_headers: 4, max_body: 200 };
         let whole = as_strings(decode_all(&mut HttpDecoder::with_limits(kind, limits), &stream));
-        let split = as_strings(decode_chunks(&mut HttpDecoder::with_limits(kind, limits), split_at(&stream, &cuts)));
+        let split = as_strings(decode_chunks(&mut HttpDecoder::with_limits(kind, limits), split_at_cuts(&stream, &cuts)));
         prop_assert_eq!(&split, &whole);
         let bytewise = as_strings(decode_chunks(&mut HttpDecoder::with_limits(kind, limits), stream.chunks(1)));
         prop_assert_eq!(bytewise, whole);

@@ -5,6 +5,7 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 
 use super::*;
+use crate::wire::codec::split_at_cuts;
 use crate::wire::codec::{decode_all, decode_chunks};
 
 fn connect(port: u32, rest: &[u8]) -> ConnectOutcome {
@@ -355,21 +356,6 @@ fn outcomes_to_strings<M: std::fmt::Debug>(v: Vec<Decoded<M>>) -> Vec<String> {
     v.into_iter().map(|r| format!("{r:?}")).collect()
 }
 
-/// Splits `data` at the given cut points (sorted, deduplicated, bounded).
-fn split_at(data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
-    cuts.sort_unstable();
-    cuts.dedup();
-    let mut out = Vec::new();
-    let mut prev = 0;
-    for c in cuts {
-        out.push(data[prev..c].to_vec());
-        prev = c;
-    }
-    out.push(data[prev..].to_vec());
-    out
-}
-
 fn handshake_stream() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         any::<u32>().prop_map(connect_line),
@@ -401,7 +387,7 @@ proptest! {
     #[test]
     fn ok_parser_is_split_invariant(data in handshake_stream(), cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
         let whole = ok_parse(&[&data]);
-        let chunks = split_at(&data, &cuts);
+        let chunks = split_at_cuts(&data, &cuts);
         let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
         prop_assert_eq!(ok_parse(&refs), whole);
     }
@@ -410,7 +396,7 @@ proptest! {
     fn handshake_decoder_is_split_invariant(data in handshake_stream(), cuts in proptest::collection::vec(any::<usize>(), 0..8), to_host in any::<bool>()) {
         let dir = if to_host { Direction::ToHost } else { Direction::ToGuest };
         let whole = outcomes_to_strings(decode_all(&mut HandshakeDecoder::new(dir), &data));
-        let split = outcomes_to_strings(decode_chunks(&mut HandshakeDecoder::new(dir), split_at(&data, &cuts)));
+        let split = outcomes_to_strings(decode_chunks(&mut HandshakeDecoder::new(dir), split_at_cuts(&data, &cuts)));
         prop_assert_eq!(split, whole);
     }
 
@@ -445,7 +431,7 @@ proptest! {
                 (outcome, rest)
             };
             let whole = run(vec![data.clone()]);
-            let split = run(split_at(&data, &cuts).into_iter().filter(|c| !c.is_empty()).collect());
+            let split = run(split_at_cuts(&data, &cuts).into_iter().filter(|c| !c.is_empty()).collect());
             prop_assert_eq!(split, whole);
         }
     }
