@@ -14,4 +14,5 @@ pub mod fuzzing;
 pub mod guest;
 pub mod host;
 pub mod io;
+pub mod vmm;
 pub mod wire;

@@ -5,6 +5,10 @@
 pub mod call;
 pub mod decode;
 pub mod guest;
+pub mod vmm;
+pub mod vmm_chapi;
+pub mod vmm_hvsock;
+pub mod vmm_serial;
 
 use std::process::ExitCode;
 
@@ -28,6 +32,8 @@ pub enum Command {
     Guest(guest::GuestArgs),
     /// Send one request to a guest agent through the host client.
     Call(call::CallArgs),
+    /// Run a mock VMM: a virtio-serial port, a hybrid-vsock socket or the Cloud Hypervisor API.
+    Vmm(vmm::VmmArgs),
 }
 
 /// How a subcommand ended, as the process exit status.
@@ -105,5 +111,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Decode(args) => decode::run(args),
         Command::Guest(args) => guest::run(args),
         Command::Call(args) => call::run(args),
+        Command::Vmm(args) => vmm::run(args),
     }
 }

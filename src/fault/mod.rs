@@ -18,6 +18,7 @@ pub mod malform;
 pub mod plan;
 pub mod rng;
 pub mod spec;
+pub mod stage;
 pub mod trigger;
 
 #[cfg(test)]
@@ -34,4 +35,5 @@ pub use malform::{Malformed, malform, malform_writes};
 pub use plan::{FaultPlan, SPLIT_GAP};
 pub use rng::XorShift64;
 pub use spec::{FaultDirection, FaultSpec};
+pub use stage::FaultStage;
 pub use trigger::{TRIGGER_KEYS, Trigger};

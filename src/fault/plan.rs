@@ -92,6 +92,23 @@ impl FaultPlan {
             .filter(|s| s.kind.is_setup_fault())
     }
 
+    /// Whether some fault in `direction` needs the stream cut into frames: a frame fault, or a
+    /// trigger on frame type or frame count.
+    pub fn needs_frames(&self, direction: Direction) -> bool {
+        self.entries.iter().any(|e| {
+            e.spec.direction.includes(direction)
+                && !e.spec.kind.is_setup_fault()
+                && (e.spec.kind.is_frame_fault()
+                    || e.spec.trigger.on_type.is_some()
+                    || e.spec.trigger.after_frames.is_some())
+        })
+    }
+
+    /// Whether the plan has no stream fault at all (a proxy can copy bytes straight through).
+    pub fn is_passthrough(&self) -> bool {
+        self.entries.iter().all(|e| e.spec.kind.is_setup_fault())
+    }
+
     /// How many times the `i`th spec has fired.
     pub fn fired(&self, i: usize) -> u64 {
         self.entries.get(i).map_or(0, |e| e.fired)

@@ -7,6 +7,7 @@
 
 pub mod connect;
 pub mod endpoint;
+pub mod fault_pump;
 pub mod fd;
 pub mod framed;
 pub mod hvsock;
