@@ -3,15 +3,14 @@
 //! object per connection with `--json`.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+use super::guest_opts::{GuestBehaviourArgs, mock_guest_protocol};
 use super::{CliError, Outcome};
-use crate::guest::exec::ExecMode;
-use crate::guest::{GuestConfig, LoopMode, serve_connection};
+use crate::guest::{GuestConfig, serve_connection};
 use crate::io::{Endpoint, Listener};
 use crate::wire::hybrid::Flavour;
 use crate::wire::protocol::Protocol;
@@ -26,22 +25,9 @@ pub struct GuestArgs {
     /// quantix, quantix-legacy, fcexec, qga or volant.
     #[arg(long, short)]
     pub protocol: String,
-    /// Root directory for the agent's file operations (none: file requests are refused).
-    #[arg(long)]
-    pub root: Option<PathBuf>,
-    /// How exec requests run: real processes, or echo (stdout = the argv; deterministic).
-    #[arg(long, value_enum, default_value = "real")]
-    pub exec: ExecArg,
-    /// Delay before every reply, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
-    pub reply_delay_ms: u64,
-    /// Telemetry interval in seconds (quantix); 0 turns it off.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    pub telemetry: f64,
-    /// The agent's main loop: robust, or naive (seed 003's single-threaded loop that stops
-    /// reading while a write blocks).
-    #[arg(long = "loop", value_name = "MODE", default_value = "robust")]
-    pub loop_mode: LoopMode,
+    /// How the agent behaves.
+    #[command(flatten)]
+    pub behaviour: GuestBehaviourArgs,
     /// For hvsock: which VMM's handshake to answer as (firecracker, cloud-hypervisor, vhost-device).
     #[arg(long, default_value = "firecracker")]
     pub flavour: Flavour,
@@ -53,53 +39,14 @@ pub struct GuestArgs {
     pub json: bool,
 }
 
-/// `--exec` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExecArg {
-    /// Run programs for real (argv, no shell).
-    Real,
-    /// Run nothing: stdout is the argv joined by spaces.
-    Echo,
-}
-
 /// Runs `guestwire guest`.
 pub fn run(args: GuestArgs) -> Result<Outcome, CliError> {
     let endpoint: Endpoint = args
         .listen
         .parse()
         .map_err(|e| CliError::Usage(format!("--listen: {e}")))?;
-    let protocol: Protocol = args
-        .protocol
-        .parse()
-        .map_err(|e| CliError::Usage(format!("--protocol: {e}")))?;
-    if !matches!(
-        protocol,
-        Protocol::Quantix
-            | Protocol::QuantixLegacy
-            | Protocol::Fcexec
-            | Protocol::Qga
-            | Protocol::Volant
-    ) {
-        return Err(CliError::Usage(format!(
-            "there is no mock guest for {protocol}: quantix, quantix-legacy, fcexec, qga or volant"
-        )));
-    }
-    if !(args.telemetry >= 0.0 && args.telemetry.is_finite()) {
-        return Err(CliError::Usage(
-            "--telemetry must be a number of seconds, 0 for none".into(),
-        ));
-    }
-    let cfg = Arc::new(GuestConfig {
-        root: args.root.clone(),
-        exec: match args.exec {
-            ExecArg::Real => ExecMode::Real,
-            ExecArg::Echo => ExecMode::Echo,
-        },
-        reply_delay: Duration::from_millis(args.reply_delay_ms),
-        telemetry_interval: (args.telemetry > 0.0).then(|| Duration::from_secs_f64(args.telemetry)),
-        loop_mode: args.loop_mode,
-        ..GuestConfig::default()
-    });
+    let protocol = mock_guest_protocol(&args.protocol)?;
+    let cfg = Arc::new(args.behaviour.to_config()?);
     let runtime = super::runtime()?;
     runtime.block_on(serve(args, endpoint, protocol, cfg))
 }

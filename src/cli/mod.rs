@@ -5,6 +5,7 @@
 pub mod call;
 pub mod decode;
 pub mod guest;
+pub mod guest_opts;
 pub mod vmm;
 pub mod vmm_chapi;
 pub mod vmm_hvsock;
