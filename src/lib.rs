@@ -14,5 +14,6 @@ pub mod fuzzing;
 pub mod guest;
 pub mod host;
 pub mod io;
+pub mod tap;
 pub mod vmm;
 pub mod wire;

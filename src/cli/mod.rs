@@ -6,6 +6,7 @@ pub mod call;
 pub mod decode;
 pub mod guest;
 pub mod guest_opts;
+pub mod tap;
 pub mod vmm;
 pub mod vmm_chapi;
 pub mod vmm_hvsock;
@@ -33,6 +34,8 @@ pub enum Command {
     Guest(guest::GuestArgs),
     /// Send one request to a guest agent through the host client.
     Call(call::CallArgs),
+    /// Relay a host daemon's connections to a VMM socket or agent, logging every frame.
+    Tap(tap::TapArgs),
     /// Run a mock VMM: a virtio-serial port, a hybrid-vsock socket or the Cloud Hypervisor API.
     Vmm(vmm::VmmArgs),
 }
@@ -112,6 +115,7 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Decode(args) => decode::run(args),
         Command::Guest(args) => guest::run(args),
         Command::Call(args) => call::run(args),
+        Command::Tap(args) => tap::run(args),
         Command::Vmm(args) => vmm::run(args),
     }
 }

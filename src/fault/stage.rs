@@ -18,7 +18,9 @@ use super::action::Action;
 use super::plan::FaultPlan;
 use crate::wire::Direction;
 use crate::wire::protocol::Protocol;
-use crate::wire::stream::{DecodeOptions, FrameDecoder, open_decoder};
+use crate::wire::stream::{
+    DecodeOptions, FrameDecoder, open_decoder, open_decoder_detecting_handshake,
+};
 
 /// One direction's framing state in front of a fault plan.
 pub struct FaultStage {
@@ -47,7 +49,8 @@ impl std::fmt::Debug for FaultStage {
 
 impl FaultStage {
     /// A stage for `direction` of a stream speaking `protocol`, framing it only when `plan`
-    /// has a fault that needs frames. `handshake`: the stream starts with a hybrid-vsock line.
+    /// has a fault that needs frames. `handshake`: the stream may start with a hybrid-vsock
+    /// line (decoded as a frame of its own when it does).
     pub fn for_plan(
         plan: &FaultPlan,
         direction: Direction,
@@ -64,15 +67,17 @@ impl FaultStage {
         frame_aware: bool,
         handshake: bool,
     ) -> Self {
+        let opts = DecodeOptions {
+            direction: Some(direction),
+            max_frame: None,
+            handshake: false,
+        };
         let framer = frame_aware.then(|| Framer {
-            decoder: open_decoder(
-                protocol,
-                &DecodeOptions {
-                    direction: Some(direction),
-                    max_frame: None,
-                    handshake,
-                },
-            ),
+            decoder: if handshake {
+                open_decoder_detecting_handshake(protocol, &opts)
+            } else {
+                open_decoder(protocol, &opts)
+            },
             buf: BytesMut::new(),
             raw: BytesMut::new(),
             raw_base: 0,

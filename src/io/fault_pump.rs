@@ -42,6 +42,9 @@ pub enum PumpEnd {
     ReadError(io::ErrorKind),
     /// Writing failed (the far side went away).
     WriteError(io::ErrorKind),
+    /// Stopped from outside: the other direction of the connection was reset, so this one was
+    /// dropped where it stood.
+    Aborted,
 }
 
 /// How far one direction got.
@@ -65,15 +68,33 @@ fn lock(plan: &SharedPlan) -> std::sync::MutexGuard<'_, FaultPlan> {
 /// or resets the stream, or IO fails. `started` is the connection's start, the zero of the
 /// plan's `at` triggers.
 pub async fn pump<R, W>(
-    mut reader: R,
-    mut writer: W,
+    reader: R,
+    writer: W,
     plan: SharedPlan,
-    mut stage: FaultStage,
+    stage: FaultStage,
     started: Instant,
 ) -> PumpReport
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
+{
+    pump_observed(reader, writer, plan, stage, started, |_| {}).await
+}
+
+/// [`pump`], calling `observer` with every chunk once it has been written (what the far side
+/// received, faults included), for captures and frame logs.
+pub async fn pump_observed<R, W, O>(
+    mut reader: R,
+    mut writer: W,
+    plan: SharedPlan,
+    mut stage: FaultStage,
+    started: Instant,
+    mut observer: O,
+) -> PumpReport
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    O: FnMut(&[u8]),
 {
     let mut report = PumpReport {
         bytes_read: 0,
@@ -99,7 +120,15 @@ where
             report.bytes_read += n as u64;
             stage.push(&mut lock(&plan), &buf[..n], now)
         };
-        match run_actions(&mut writer, actions, &mut report, &mut holding).await {
+        match run_actions(
+            &mut writer,
+            actions,
+            &mut report,
+            &mut holding,
+            &mut observer,
+        )
+        .await
+        {
             Ok(Some(end)) => {
                 // At end of stream the plan's `Close` is the ordinary one.
                 report.end = if n == 0 && end == PumpEnd::FaultClose {
@@ -123,18 +152,19 @@ where
 }
 
 /// Carries out one batch of actions; `Some(end)` when the stream is over.
-async fn run_actions<W: AsyncWrite + Unpin>(
+async fn run_actions<W: AsyncWrite + Unpin, O: FnMut(&[u8])>(
     writer: &mut W,
     actions: Vec<Action>,
     report: &mut PumpReport,
     holding: &mut bool,
+    observer: &mut O,
 ) -> io::Result<Option<PumpEnd>> {
     for action in actions {
         match action {
-            Action::Forward(bytes) => write(writer, &bytes, report).await?,
+            Action::Forward(bytes) => write(writer, &bytes, report, observer).await?,
             Action::Delay(wait, bytes) => {
                 sleep(wait).await;
-                write(writer, &bytes, report).await?;
+                write(writer, &bytes, report, observer).await?;
             }
             Action::Drop(n) => report.bytes_dropped += n as u64,
             Action::Hold => *holding = true,
@@ -153,16 +183,18 @@ async fn run_actions<W: AsyncWrite + Unpin>(
     Ok(None)
 }
 
-async fn write<W: AsyncWrite + Unpin>(
+async fn write<W: AsyncWrite + Unpin, O: FnMut(&[u8])>(
     writer: &mut W,
     bytes: &[u8],
     report: &mut PumpReport,
+    observer: &mut O,
 ) -> io::Result<()> {
     if bytes.is_empty() {
         return Ok(());
     }
     writer.write_all(bytes).await?;
     report.bytes_written += bytes.len() as u64;
+    observer(bytes);
     Ok(())
 }
 

@@ -78,6 +78,14 @@ impl Direction {
         }
     }
 
+    /// `to_guest` or `to_host`, as in JSON output and `--fault` directions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ToGuest => "to_guest",
+            Self::ToHost => "to_host",
+        }
+    }
+
     /// An arrow for human output: `→` towards the guest, `←` towards the host.
     pub fn arrow(self) -> &'static str {
         match self {

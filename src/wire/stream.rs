@@ -177,6 +177,77 @@ impl FrameDecoder for AnyHandshake {
     }
 }
 
+/// Whether `bytes` could still grow into a hybrid-vsock handshake line (`CONNECT <digits>\n`, any
+/// case, or `OK <digits>\n`): a proper prefix of one, with no newline yet.
+pub fn could_become_handshake(bytes: &[u8]) -> bool {
+    if bytes.len() >= 64 || bytes.contains(&b'\n') {
+        return false;
+    }
+    let digits_after = |n: usize| {
+        bytes
+            .get(n..)
+            .is_none_or(|r| r.iter().all(|b| b.is_ascii_digit() || *b == b'\r'))
+    };
+    let prefix_of = |word: &[u8]| {
+        let k = bytes.len().min(word.len());
+        bytes[..k].eq_ignore_ascii_case(&word[..k])
+            && (bytes.len() <= word.len() || digits_after(word.len()))
+    };
+    prefix_of(b"CONNECT ") || prefix_of(b"OK ")
+}
+
+/// A decoder that first finds out whether the stream starts with a hybrid-vsock handshake line
+/// (buffering at most one line), then decodes `protocol` after it, or from the first byte.
+struct OptionalHandshake {
+    protocol: Protocol,
+    opts: DecodeOptions,
+    inner: Option<Box<dyn FrameDecoder>>,
+}
+
+impl OptionalHandshake {
+    fn pick(&mut self, buf: &BytesMut, eof: bool) -> Option<&mut Box<dyn FrameDecoder>> {
+        if self.inner.is_none() {
+            if buf.is_empty() || (!eof && could_become_handshake(buf)) {
+                return None;
+            }
+            let handshake = super::detect::handshake_line_len(buf) > 0;
+            let opts = DecodeOptions {
+                handshake,
+                ..self.opts.clone()
+            };
+            self.inner = Some(open_decoder(&self.protocol, &opts));
+        }
+        self.inner.as_mut()
+    }
+}
+
+impl FrameDecoder for OptionalHandshake {
+    fn decode(&mut self, buf: &mut BytesMut) -> Option<Result<DecodedFrame, WireError>> {
+        self.pick(buf, false)?.decode(buf)
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Option<Result<DecodedFrame, WireError>> {
+        self.pick(buf, true)?.decode_eof(buf)
+    }
+
+    fn offset(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |d| d.offset())
+    }
+}
+
+/// Builds the decoder for `protocol`, after a hybrid-vsock handshake line if the stream starts
+/// with one (`opts.handshake` is ignored: the first bytes decide).
+pub fn open_decoder_detecting_handshake(
+    protocol: &Protocol,
+    opts: &DecodeOptions,
+) -> Box<dyn FrameDecoder> {
+    Box::new(OptionalHandshake {
+        protocol: protocol.clone(),
+        opts: opts.clone(),
+        inner: None,
+    })
+}
+
 /// Frames of a custom length-prefixed protocol, described as opaque data.
 struct LpFrames(LpDecoder);
 
@@ -249,5 +320,51 @@ fn protocol_decoder(protocol: &Protocol, opts: &DecodeOptions) -> Box<dyn FrameD
             }
             Box::new(Erased(LpFrames(LpDecoder::new(cfg))))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handshake_line_is_decoded_only_when_the_stream_has_one() {
+        let opts = DecodeOptions::default();
+        let message = crate::wire::quantix::AgentMessage::new(
+            "1",
+            crate::wire::quantix::PingRequest { sequence: 1 },
+        );
+        let ping = crate::wire::quantix::QuantixEncoder::new()
+            .to_bytes(&message)
+            .expect("encode");
+        let with_line = [&b"OK 1073741824\n"[..], &ping[..]].concat();
+        for (stream, first) in [(&with_line[..], "ok"), (&ping[..], "")] {
+            let mut d = open_decoder_detecting_handshake(&Protocol::Quantix, &opts);
+            let mut buf = BytesMut::new();
+            let mut items = Vec::new();
+            for b in stream {
+                buf.extend_from_slice(&[*b]);
+                while let Some(i) = d.decode(&mut buf) {
+                    items.push(i);
+                }
+            }
+            let types: Vec<String> = items
+                .iter()
+                .map(|i| i.as_ref().map_or("ERR".into(), |f| f.type_name.clone()))
+                .collect();
+            if first.is_empty() {
+                assert_eq!(types.len(), 1, "{types:?}");
+                assert_ne!(types[0], "ok");
+                assert_ne!(types[0], "ERR");
+            } else {
+                assert_eq!(types.len(), 2, "{types:?}");
+                assert_eq!(types[0], first);
+            }
+        }
+        assert!(could_become_handshake(b"CONN"));
+        assert!(could_become_handshake(b"connect 5"));
+        assert!(could_become_handshake(b"OK 12"));
+        assert!(!could_become_handshake(b"QTX"));
+        assert!(!could_become_handshake(b"OK x"));
     }
 }
