@@ -15,7 +15,7 @@
 //! # Faults
 //! Stream and frame faults (`latency`, `drop_frame`, `malformed:*`, `agent_hang`, `agent_crash`,
 //! `vm_pause`, …) act between each host client's socket and the model, through one
-//! [`FaultPlan`](crate::fault::FaultPlan) per connection (seeded with `seed + client number`).
+//! [`FaultPlan`] per connection (seeded with `seed + client number`).
 //! The setup faults:
 //! - `guest_before_host`: the guest starts, and writes, before any host client is let in; the
 //!   port takes those writes (see [`SharedPort::arm_guest_before_host`]) and the guest's reads
@@ -236,12 +236,10 @@ fn sort_faults(
     let mut setup = Vec::new();
     for f in faults {
         match f.kind {
-            FaultKind::GuestBeforeHost | FaultKind::StaleClient | FaultKind::StaleSocket => {
-                setup.push(f.kind.clone());
-            }
             FaultKind::ChShutdownWedge => {
                 return Err(SerialVmmError::UnsupportedFault(f.kind.name().into()));
             }
+            ref k if k.is_setup_fault() => setup.push(k.clone()),
             _ => stream.push(f.clone()),
         }
     }
