@@ -6,7 +6,8 @@
 //! the fourth refused, guest writes waiting while no host is connected, guest reads at end of
 //! file meanwhile, in-flight data discarded when a client leaves.
 //!
-//! - [`port`]: the model behind a lock with its async streams ([`GuestPort`], [`HostPort`]);
+//! - [`port`]: the model behind a lock; [`streams`]: the async streams over it ([`GuestPort`],
+//!   [`HostPort`]);
 //! - [`host`]: the socket server (why the kernel's listen queue holds the waiting clients) and
 //!   the data path through the fault pumps;
 //! - [`guest`]: the in-process agent and when it reopens the port; [`agent`]: `--guest-cmd`;
@@ -35,6 +36,7 @@ pub mod event;
 pub mod guest;
 pub mod host;
 pub mod port;
+pub mod streams;
 
 #[cfg(test)]
 mod tests;
@@ -49,7 +51,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use event::SerialVmmEvent;
-pub use port::{GuestPort, HostPort, SharedPort};
+pub use port::SharedPort;
+pub use streams::{GuestPort, HostPort};
 
 use crate::channel::serial::SerialSnapshot;
 use crate::fault::{FaultKind, FaultPlan, FaultSpec};

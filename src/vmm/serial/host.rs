@@ -29,7 +29,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::event::SerialVmmEvent;
-use super::port::{HostPort, SharedPort};
+use super::port::SharedPort;
+use super::streams::HostPort;
 use crate::channel::serial::LISTEN_BACKLOG;
 use crate::fault::{FaultPlan, FaultSpec, FaultStage};
 use crate::io::fault_pump::{PumpReport, pump, share};

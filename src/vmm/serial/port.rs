@@ -1,6 +1,7 @@
 //! [`SharedPort`]: the pure model [`SerialPort`] behind a lock, shared by the host connections
-//! and the guest side of the mock VMM, with async streams over it: [`GuestPort`] (the guest's
-//! `/dev/virtio-ports/NAME`) and [`HostPort`] (QEMU's end of one host client's socket).
+//! and the guest side of the mock VMM, with async streams over it (in [`super::streams`]):
+//! [`GuestPort`] (the guest's `/dev/virtio-ports/NAME`) and [`HostPort`] (QEMU's end of one host
+//! client's socket).
 //!
 //! Every stream operation is one call into the model under the lock. An operation that cannot
 //! proceed (nothing to read, no room, no host client) registers its task's waker under the same
@@ -13,14 +14,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::io;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::ReadBuf;
 use tokio::sync::broadcast;
 
 use super::event::SerialVmmEvent;
+use super::streams::{GuestPort, HostPort};
 use crate::channel::serial::{
     ClientId, GuestRead, GuestWrite, HostConnect, PORT_QUEUE_SLOTS, PORT_WRITE_MAX, SerialError,
     SerialEvent, SerialPort, SerialSnapshot,
@@ -159,14 +160,11 @@ impl SharedPort {
         }
         // Translate ClientAccepted with the peer known: events are drained in `finish`.
         self.finish(inner, true);
-        let port = outcome.client().map(|id| HostPort {
-            shared: self.clone(),
-            id,
-        });
+        let port = outcome.client().map(|id| HostPort::new(self.clone(), id));
         (outcome, port)
     }
 
-    fn disconnect_host(&self, id: ClientId) {
+    pub(super) fn disconnect_host(&self, id: ClientId) {
         let mut inner = self.lock();
         if inner.model.host_disconnect(id).is_err() {
             return;
@@ -194,10 +192,7 @@ impl SharedPort {
         inner.session = inner.next_session;
         let session = inner.session;
         self.finish(inner, true);
-        Ok(GuestPort {
-            shared: self.clone(),
-            session,
-        })
+        Ok(GuestPort::new(self.clone(), session))
     }
 
     /// The guest closes the device it opened as `session`; nothing if that open is over already.
@@ -233,7 +228,7 @@ impl SharedPort {
     /// A guest read into `buf` for the open `session` (`None`: whatever open is current; while
     /// the port is closed it waits). `eof_waits`: wait for a host client instead of reporting
     /// end of file while none is connected (a pty cannot say end of file).
-    fn poll_guest_read(
+    pub(super) fn poll_guest_read(
         &self,
         cx: &mut Context<'_>,
         session: Option<u64>,
@@ -265,7 +260,7 @@ impl SharedPort {
     }
 
     /// A guest write for `session` (`None`: whatever open is current; waits while closed).
-    fn poll_guest_write(
+    pub(super) fn poll_guest_write(
         &self,
         cx: &mut Context<'_>,
         session: Option<u64>,
@@ -357,7 +352,7 @@ impl SharedPort {
         Ok(())
     }
 
-    fn poll_host_read(
+    pub(super) fn poll_host_read(
         &self,
         cx: &mut Context<'_>,
         id: ClientId,
@@ -385,7 +380,7 @@ impl SharedPort {
         }
     }
 
-    fn poll_host_write(
+    pub(super) fn poll_host_write(
         &self,
         cx: &mut Context<'_>,
         id: ClientId,
@@ -448,108 +443,5 @@ fn translate(peers: &HashMap<ClientId, String>, e: SerialEvent) -> SerialVmmEven
         SerialEvent::GuestClosed => SerialVmmEvent::GuestClosed,
         SerialEvent::GuestBlocked => SerialVmmEvent::GuestBlocked,
         SerialEvent::GuestUnblocked => SerialVmmEvent::GuestUnblocked,
-    }
-}
-
-/// The guest's end of the port, as an agent sees `/dev/virtio-ports/NAME`: reads return end of
-/// file at once while no host client is connected; writes take nothing (the write waits) while
-/// none is, and wait for room when the port's queue is full. Dropping it closes the port.
-#[derive(Debug)]
-pub struct GuestPort {
-    shared: SharedPort,
-    session: u64,
-}
-
-impl GuestPort {
-    /// This open's number (for [`SharedPort::close_guest`]).
-    pub fn session(&self) -> u64 {
-        self.session
-    }
-}
-
-impl Drop for GuestPort {
-    fn drop(&mut self) {
-        self.shared.close_guest(self.session);
-    }
-}
-
-impl AsyncRead for GuestPort {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.shared
-            .poll_guest_read(cx, Some(self.session), false, buf)
-    }
-}
-
-impl AsyncWrite for GuestPort {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.shared.poll_guest_write(cx, Some(self.session), buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // A character device has no half-close.
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// QEMU's end of one host client's socket: reads give what the guest wrote (end of stream once
-/// the client is gone), writes go towards the guest. Shutting it down or dropping it is the
-/// client's disconnect, as QEMU treats end of file on the socket.
-#[derive(Debug)]
-pub struct HostPort {
-    shared: SharedPort,
-    id: ClientId,
-}
-
-impl HostPort {
-    /// The client's id in the model.
-    pub fn client(&self) -> ClientId {
-        self.id
-    }
-}
-
-impl Drop for HostPort {
-    fn drop(&mut self) {
-        self.shared.disconnect_host(self.id);
-    }
-}
-
-impl AsyncRead for HostPort {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.shared.poll_host_read(cx, self.id, buf)
-    }
-}
-
-impl AsyncWrite for HostPort {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.shared.poll_host_write(cx, self.id, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.shared.disconnect_host(self.id);
-        Poll::Ready(Ok(()))
     }
 }
