@@ -1,5 +1,5 @@
 //! The in-process guest of the mock virtio-serial VMM: the mock agent of a protocol
-//! ([`crate::guest::serve_connection`]) on a [`GuestPort`](super::port::GuestPort), opened and
+//! ([`crate::guest::serve_connection`]) on a [`GuestPort`](super::streams::GuestPort), opened and
 //! reopened as a real agent opens `/dev/virtio-ports/NAME`.
 //!
 //! On a real port, reads return end of file while no host client is connected, so an agent's
