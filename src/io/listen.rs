@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use tokio::net::{TcpListener, UnixListener, UnixStream};
+use tokio::net::{TcpListener, UnixListener, UnixSocket, UnixStream};
 use tokio_vsock::{VsockAddr, VsockListener};
 
 use super::endpoint::Endpoint;
@@ -21,6 +21,10 @@ use super::hvsock::{VmmHandshake, handshake_vmm};
 use super::pty::{Pty, PtyError};
 use super::stream::Connected;
 use crate::wire::hybrid::{CONN_REQUEST_TIMEOUT_MS, Flavour, LocalPortAllocator};
+
+/// The `listen()` backlog of [`Listener::bind_unix`] (mio's, which tokio's `UnixListener::bind`
+/// uses).
+pub const DEFAULT_UNIX_BACKLOG: u32 = 1024;
 
 /// Why a listener could not be set up, or a connection not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -244,10 +248,19 @@ impl Listener {
     /// The hook for `hvsock:` on the VMM side: bind here, then answer the handshake on each
     /// accepted stream.
     pub async fn bind_unix(path: &Path) -> Result<Self, ListenError> {
+        Self::bind_unix_with_backlog(path, DEFAULT_UNIX_BACKLOG).await
+    }
+
+    /// [`bind_unix`](Self::bind_unix) with a chosen `listen()` backlog. Linux lets `backlog + 1`
+    /// connections wait to be accepted and refuses further non-blocking connects with `EAGAIN`:
+    /// the mock VMM listens with QEMU's backlog of 1 so that clients queue and are refused as
+    /// under QEMU.
+    pub async fn bind_unix_with_backlog(path: &Path, backlog: u32) -> Result<Self, ListenError> {
         let endpoint = Endpoint::Unix(path.to_path_buf());
         let shown = path.display().to_string();
         clear_stale_socket(&endpoint, path).await?;
-        let listener = UnixListener::bind(path).map_err(|e| {
+        let socket = UnixSocket::new_stream().map_err(|e| io_err(&endpoint, e))?;
+        socket.bind(path).map_err(|e| {
             if e.kind() == io::ErrorKind::AddrInUse && !is_socket(path) {
                 // Created between our look and our bind: still not ours to touch.
                 ListenError::NotASocket {
@@ -258,14 +271,17 @@ impl Listener {
             }
         })?;
         let md = std::fs::symlink_metadata(path).map_err(|e| io_err(&endpoint, e))?;
+        let file = SocketFile {
+            path: path.to_path_buf(),
+            dev: md.dev(),
+            ino: md.ino(),
+        };
+        // On error, dropping `file` removes the socket file just created.
+        let listener = socket.listen(backlog).map_err(|e| io_err(&endpoint, e))?;
         Ok(Self {
             inner: Inner::Unix {
                 listener,
-                _file: SocketFile {
-                    path: path.to_path_buf(),
-                    dev: md.dev(),
-                    ino: md.ino(),
-                },
+                _file: file,
             },
             endpoint,
         })
