@@ -1,0 +1,580 @@
+//! [`ChApiServer`]: the Tokio adapter that serves [`ChApi`] on a Unix socket.
+//!
+//! HTTP/1.1 with keep-alive (many requests per connection, pipelining allowed), framed by the
+//! project's own [`HttpDecoder`]/[`HttpEncoder`]: a body over [`ServerConfig::max_body`] is
+//! refused with 413 as soon as its `Content-Length` is seen, before any of it is read, and the
+//! connection is closed; `Expect: 100-continue` is answered. Requests are handled one at a time
+//! across all connections (the core sits behind one lock), as the real VMM's single API thread
+//! handles them. Responses carry `Server: Cloud Hypervisor API` and `Content-Type:
+//! application/json`, as the real ones do.
+//!
+//! Every wait has a deadline: an idle keep-alive connection is closed after
+//! [`ServerConfig::idle_timeout`], a request must arrive whole within
+//! [`ServerConfig::request_timeout`] of its first byte, a hook must answer within
+//! [`ServerConfig::hook_timeout`], snapshot file IO must finish within
+//! [`ServerConfig::io_timeout`], and a reply must be written within
+//! [`ServerConfig::write_timeout`]. The one exception is the #816 wedge, whose point is a
+//! request that is never answered: such a connection is held (not read, not written, no timer,
+//! no spinning) until the server stops.
+//!
+//! The server stops when asked ([`ChApiHandle::stop`], e.g. on Ctrl-C) or after answering
+//! `vmm.shutdown`; it then stops accepting, gives connections a short grace period to finish
+//! their replies, and removes its socket file.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::api::{ChApi, ChApiConfig, Effect, EffectFailure, Response, Step};
+use super::hooks::{ChApiHooks, RequestRecord};
+use super::routes::Request;
+use super::snapshot::{CONFIG_FILE, MAX_SNAPSHOT_FILE, STATE_FILE, SnapshotFiles};
+use super::state::VmState;
+use crate::io::stream::BoxStream;
+use crate::io::{Connected, ListenError, Listener};
+use crate::wire::codec::{Decoder, Encoder};
+use crate::wire::error::WireError;
+use crate::wire::http::{
+    DEFAULT_MAX_HEAD, DEFAULT_MAX_HEADERS, HttpDecoder, HttpEncoder, HttpKind, HttpLimits,
+    HttpMessage,
+};
+
+/// The `Server` header of every response, as the real server sends it.
+pub const SERVER_HEADER: &str = "Cloud Hypervisor API";
+
+/// How long connections get to finish their replies once the server stops.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// The most effect rounds one request may take (restore takes two: read, then notify).
+const MAX_EFFECT_ROUNDS: usize = 4;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The Unix socket to serve on (a stale socket file there is replaced, a live one refused).
+    pub api_socket: PathBuf,
+    /// How the API behaves.
+    pub api: ChApiConfig,
+    /// The largest request body accepted (default 1 MiB); larger ones get 413 unread.
+    pub max_body: u64,
+    /// How long a keep-alive connection may sit with no request (default 60 s).
+    pub idle_timeout: Duration,
+    /// How long a request may take to arrive, from its first byte (default 10 s).
+    pub request_timeout: Duration,
+    /// How long writing a reply may take (default 10 s).
+    pub write_timeout: Duration,
+    /// How long a hook may take to answer an event (default 10 s).
+    pub hook_timeout: Duration,
+    /// How long writing or reading a snapshot may take (default 30 s).
+    pub io_timeout: Duration,
+    /// How many connections may be open at once (default 64); more get 503 and are closed.
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    /// The defaults, serving on `api_socket`.
+    pub fn new(api_socket: impl Into<PathBuf>) -> Self {
+        Self {
+            api_socket: api_socket.into(),
+            api: ChApiConfig::default(),
+            max_body: 1024 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
+            hook_timeout: Duration::from_secs(10),
+            io_timeout: Duration::from_secs(30),
+            max_connections: 64,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The socket could not be bound.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+}
+
+/// Why the server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerExit {
+    /// It answered `vmm.shutdown`.
+    VmmShutdown,
+    /// It was asked to stop ([`ChApiHandle::stop`]).
+    Stopped,
+    /// Accepting connections failed.
+    AcceptFailed,
+}
+
+struct Shared {
+    core: Mutex<ChApi>,
+    hooks: Arc<dyn ChApiHooks>,
+    config: ServerConfig,
+    stop: CancellationToken,
+    vmm_shutdown: AtomicBool,
+}
+
+/// The mock Cloud Hypervisor API server.
+#[derive(Debug, Clone, Copy)]
+pub struct ChApiServer;
+
+impl ChApiServer {
+    /// Binds `config.api_socket` and serves in a background task until stopped or until
+    /// `vmm.shutdown`. `hooks` hear of every event and request.
+    pub async fn start(
+        config: ServerConfig,
+        hooks: Arc<dyn ChApiHooks>,
+    ) -> Result<ChApiHandle, ServerError> {
+        let listener = Listener::bind_unix(&config.api_socket).await?;
+        let shared = Arc::new(Shared {
+            core: Mutex::new(ChApi::new(config.api.clone())),
+            hooks,
+            stop: CancellationToken::new(),
+            vmm_shutdown: AtomicBool::new(false),
+            config,
+        });
+        let task = tokio::spawn(accept_loop(listener, shared.clone()));
+        Ok(ChApiHandle { shared, task })
+    }
+}
+
+/// A running server.
+pub struct ChApiHandle {
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<ServerExit>,
+}
+
+impl std::fmt::Debug for ChApiHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChApiHandle")
+            .field("socket", &self.shared.config.api_socket)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChApiHandle {
+    /// The socket the server listens on.
+    pub fn socket(&self) -> &Path {
+        &self.shared.config.api_socket
+    }
+
+    /// Asks the server to stop (idempotent); [`wait`](Self::wait) for it.
+    pub fn stop(&self) {
+        self.shared.stop.cancel();
+    }
+
+    /// The VM's state now (`None`: no VM). Waits for a request in progress to finish.
+    pub async fn state(&self) -> Option<VmState> {
+        self.shared.core.lock().await.state()
+    }
+
+    /// Whether the #816 wedge has struck.
+    pub async fn is_wedged(&self) -> bool {
+        self.shared.core.lock().await.is_wedged()
+    }
+
+    /// Waits until the server has stopped and removed its socket.
+    pub async fn wait(self) -> ServerExit {
+        self.task.await.unwrap_or(ServerExit::Stopped)
+    }
+}
+
+async fn accept_loop(mut listener: Listener, shared: Arc<Shared>) -> ServerExit {
+    let mut conns = JoinSet::new();
+    let exit = loop {
+        tokio::select! {
+            () = shared.stop.cancelled() => break ServerExit::Stopped,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) if conns.len() >= shared.config.max_connections => {
+                    conns.spawn(refuse_busy(conn, shared.config.write_timeout));
+                }
+                Ok(conn) => {
+                    conns.spawn(serve_connection(conn, shared.clone()));
+                }
+                Err(_) => break ServerExit::AcceptFailed,
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    };
+    drop(listener);
+    shared.stop.cancel();
+    let drained = tokio::time::timeout(STOP_GRACE, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        conns.shutdown().await;
+    }
+    if shared.vmm_shutdown.load(Ordering::SeqCst) {
+        ServerExit::VmmShutdown
+    } else {
+        exit
+    }
+}
+
+/// micro_http's answer when its connection table is full.
+async fn refuse_busy(conn: Connected, write_timeout: Duration) {
+    let mut stream = conn.stream;
+    let body = serde_json::to_vec(&["Too many open connections"]).unwrap_or_default();
+    let response = Response {
+        status: 503,
+        headers: Vec::new(),
+        body,
+        stop_server: false,
+    };
+    let _ = write_response(&mut stream, &response, true, write_timeout).await;
+}
+
+/// What a connection does after a request.
+enum Flow {
+    KeepAlive,
+    Close,
+    Hold,
+}
+
+async fn serve_connection(conn: Connected, shared: Arc<Shared>) {
+    let Connected {
+        mut stream, peer, ..
+    } = conn;
+    let cfg = &shared.config;
+    let limits = HttpLimits {
+        max_head: DEFAULT_MAX_HEAD,
+        max_headers: DEFAULT_MAX_HEADERS,
+        max_body: cfg.max_body,
+    };
+    let mut decoder = HttpDecoder::with_limits(HttpKind::Request, limits);
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut at_boundary = true;
+    let mut request_started: Option<Instant> = None;
+    loop {
+        if at_boundary && wants_continue(&buf) {
+            let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
+            if write_all(&mut stream, interim, cfg.write_timeout)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        match decoder.decode(&mut buf) {
+            Some(Ok(frame)) => {
+                at_boundary = true;
+                request_started = None;
+                match handle_message(&mut stream, frame.message, &shared, &peer).await {
+                    Flow::KeepAlive => continue,
+                    Flow::Close => return,
+                    Flow::Hold => {
+                        shared.stop.cancelled().await;
+                        return;
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                bad_stream(&mut stream, &e, &shared, &peer).await;
+                return;
+            }
+            None => {}
+        }
+        if at_boundary && !buf.is_empty() {
+            at_boundary = false;
+        }
+        let deadline = match (buf.is_empty() && at_boundary, request_started) {
+            (true, _) => Instant::now() + cfg.idle_timeout,
+            (false, Some(started)) => started + cfg.request_timeout,
+            (false, None) => {
+                let now = Instant::now();
+                request_started = Some(now);
+                now + cfg.request_timeout
+            }
+        };
+        let read = tokio::select! {
+            r = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)) => r,
+            () = shared.stop.cancelled() => return,
+        };
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
+            Ok(Ok(_)) => {
+                if request_started.is_none() {
+                    request_started = Some(Instant::now());
+                }
+            }
+        }
+    }
+}
+
+/// Whether the buffer starts with a complete head that asks for `100 Continue` and whose body
+/// has not all arrived.
+fn wants_continue(buf: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; DEFAULT_MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let Ok(httparse::Status::Complete(head_len)) = req.parse(buf) else {
+        return false;
+    };
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::trim)
+    };
+    let expects = header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    let length = header("content-length").and_then(|v| v.parse::<usize>().ok());
+    expects && length.is_some_and(|len| buf.len() < head_len.saturating_add(len))
+}
+
+async fn bad_stream(stream: &mut BoxStream, error: &WireError, shared: &Shared, peer: &str) {
+    let started = Instant::now();
+    let response = match error {
+        WireError::Oversize { .. } => shared.core.lock().await.too_large(shared.config.max_body),
+        other => Response {
+            status: 400,
+            headers: Vec::new(),
+            body: serde_json::to_vec(&[other.to_string()]).unwrap_or_default(),
+            stop_server: false,
+        },
+    };
+    let _ = write_response(stream, &response, true, shared.config.write_timeout).await;
+    shared.hooks.on_request(&RequestRecord {
+        method: "-".into(),
+        path: "-".into(),
+        status: Some(response.status),
+        peer: peer.to_string(),
+        elapsed: started.elapsed(),
+    });
+}
+
+async fn handle_message(
+    stream: &mut BoxStream,
+    message: HttpMessage,
+    shared: &Shared,
+    peer: &str,
+) -> Flow {
+    let HttpMessage::Request {
+        method,
+        path,
+        version,
+        headers,
+        body,
+    } = message
+    else {
+        return Flow::Close;
+    };
+    let connection = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .map(|(_, v)| v.to_ascii_lowercase());
+    let close = match connection.as_deref() {
+        Some(v) if v.contains("close") => true,
+        Some(v) if v.contains("keep-alive") => false,
+        _ => version == 0,
+    };
+    let started = Instant::now();
+    let request = Request::new(&method, &path, &body);
+    let reply = {
+        let mut core = shared.core.lock().await;
+        run_request(&mut core, &request, shared).await
+    };
+    let record = |status| RequestRecord {
+        method: method.clone(),
+        path: path.clone(),
+        status,
+        peer: peer.to_string(),
+        elapsed: started.elapsed(),
+    };
+    let Some(response) = reply else {
+        shared.hooks.on_request(&record(None));
+        return Flow::Hold;
+    };
+    let close = close || response.stop_server;
+    let written = write_response(stream, &response, close, shared.config.write_timeout).await;
+    shared.hooks.on_request(&record(Some(response.status)));
+    if response.stop_server {
+        shared.vmm_shutdown.store(true, Ordering::SeqCst);
+        shared.stop.cancel();
+    }
+    if close || written.is_err() {
+        Flow::Close
+    } else {
+        Flow::KeepAlive
+    }
+}
+
+/// Runs a request through the core, carrying out its effects; `None` means hold.
+async fn run_request(core: &mut ChApi, request: &Request<'_>, shared: &Shared) -> Option<Response> {
+    let mut step = core.handle(request);
+    for _ in 0..MAX_EFFECT_ROUNDS {
+        match step {
+            Step::Reply(response) => return Some(response),
+            Step::Hold => return None,
+            Step::Effects(effects) => {
+                let result = perform(effects, shared).await;
+                step = core.finish(result);
+            }
+        }
+    }
+    match step {
+        Step::Reply(response) => Some(response),
+        Step::Hold => None,
+        Step::Effects(_) => {
+            let _ = core.finish(Err(EffectFailure::new("too many effect rounds")));
+            Some(Response {
+                status: 500,
+                headers: Vec::new(),
+                body: serde_json::to_vec(&["Internal Server Error"]).unwrap_or_default(),
+                stop_server: false,
+            })
+        }
+    }
+}
+
+async fn perform(
+    effects: Vec<Effect>,
+    shared: &Shared,
+) -> Result<Option<SnapshotFiles>, EffectFailure> {
+    let cfg = &shared.config;
+    let mut read = None;
+    for effect in effects {
+        match effect {
+            Effect::Notify(event) => {
+                match tokio::time::timeout(cfg.hook_timeout, shared.hooks.on_event(&event)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(message)) => return Err(EffectFailure::new(message)),
+                    Err(_) => {
+                        return Err(EffectFailure::new(format!(
+                            "the {} hook did not answer within {} ms",
+                            event.name(),
+                            cfg.hook_timeout.as_millis()
+                        )));
+                    }
+                }
+            }
+            Effect::WriteSnapshot { dir, files } => {
+                blocking(cfg.io_timeout, move || write_snapshot(&dir, &files)).await?;
+            }
+            Effect::ReadSnapshot { dir } => {
+                read = Some(blocking(cfg.io_timeout, move || read_snapshot(&dir)).await?);
+            }
+        }
+    }
+    Ok(read)
+}
+
+async fn blocking<T: Send + 'static>(
+    timeout: Duration,
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, EffectFailure> {
+    match tokio::time::timeout(timeout, tokio::task::spawn_blocking(f)).await {
+        Ok(Ok(Ok(v))) => Ok(v),
+        Ok(Ok(Err(message))) => Err(EffectFailure::new(message)),
+        Ok(Err(join)) => Err(EffectFailure::new(format!("snapshot IO failed: {join}"))),
+        Err(_) => Err(EffectFailure::new(format!(
+            "snapshot IO did not finish within {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}
+
+fn write_snapshot(dir: &Path, files: &SnapshotFiles) -> Result<(), String> {
+    if !dir.is_dir() {
+        return Err("Destination is not a directory".into());
+    }
+    for (name, bytes) in [(CONFIG_FILE, &files.config), (STATE_FILE, &files.state)] {
+        std::fs::write(dir.join(name), bytes).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len > MAX_SNAPSHOT_FILE {
+        return Err(format!(
+            "{} is {len} bytes, more than the {MAX_SNAPSHOT_FILE} a snapshot file may have",
+            path.display()
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_SNAPSHOT_FILE + 1),
+        &mut bytes,
+    )
+    .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_SNAPSHOT_FILE {
+        return Err(format!("{} grew while being read", path.display()));
+    }
+    Ok(bytes)
+}
+
+fn read_snapshot(dir: &Path) -> Result<SnapshotFiles, String> {
+    Ok(SnapshotFiles {
+        config: read_bounded(&dir.join(CONFIG_FILE))?,
+        state: read_bounded(&dir.join(STATE_FILE))?,
+    })
+}
+
+async fn write_all(stream: &mut BoxStream, bytes: &[u8], timeout: Duration) -> io::Result<()> {
+    match tokio::time::timeout(timeout, async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client did not take the reply in time",
+        )),
+    }
+}
+
+/// Writes `response` with the real server's headers; with `close`, says so and shuts the
+/// write side down after.
+async fn write_response(
+    stream: &mut BoxStream,
+    response: &Response,
+    close: bool,
+    timeout: Duration,
+) -> io::Result<()> {
+    let mut message = HttpMessage::response(response.status, response.body.clone())
+        .with_header("Server", SERVER_HEADER)
+        .with_header("Connection", if close { "close" } else { "keep-alive" })
+        .with_header("Content-Type", "application/json");
+    for (name, value) in &response.headers {
+        message = message.with_header(name, value);
+    }
+    let mut out = BytesMut::new();
+    HttpEncoder::new()
+        .encode(&message, &mut out)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    write_all(stream, &out, timeout).await?;
+    if close {
+        let _ = stream.shutdown().await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_is_wanted_only_for_a_missing_body() {
+        let head =
+            "PUT /api/v1/vm.create HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
+        assert!(wants_continue(head.as_bytes()));
+        assert!(!wants_continue(format!("{head}{{}}xx").as_bytes()));
+        assert!(!wants_continue(&head.as_bytes()[..20]));
+        let plain = "PUT /api/v1/vm.create HTTP/1.1\r\nContent-Length: 4\r\n\r\n";
+        assert!(!wants_continue(plain.as_bytes()));
+    }
+}
