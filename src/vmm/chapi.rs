@@ -23,7 +23,11 @@ pub mod snapshot;
 pub mod state;
 
 #[cfg(test)]
+mod scenario_tests;
+#[cfg(test)]
 mod table_tests;
+#[cfg(test)]
+mod testkit;
 
 pub use api::{ChApi, ChApiConfig, Effect, EffectFailure, Response, Step};
 pub use codes::{ChVersion, CodeMode, Endpoint};

@@ -14,22 +14,24 @@
 //! [`ChApi::handle`] returning `Effects` and [`ChApi::finish`], no other request may be handled
 //! (one that is gets a 500 and the pending one is dropped).
 
+mod bodies;
+mod transfer;
+
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
 use super::codes::{
     ChVersion, CodeMode, Endpoint, FailureKind, TOO_LARGE_STATUS, UNKNOWN_PATH_STATUS,
-    failure_status, wrong_method_status,
+    failure_status,
 };
 use super::config::VmConfig;
 use super::errors::{
-    BAD_REQUEST, ERROR_FROM_API, MIGRATE_SEND, NOT_FOUND, VmError, api_chain, api_context,
-    deserialize_chain,
+    BAD_REQUEST, ERROR_FROM_API, NOT_FOUND, VmError, api_chain, api_context, deserialize_chain,
 };
 use super::routes::{Request, Route, route};
-use super::snapshot::{self, SnapshotFiles};
-use super::state::{Event, Lifecycle, VmState, lifecycle, vsock_down, vsock_up};
+use super::snapshot::SnapshotFiles;
+use super::state::{Event, Lifecycle, VmState, lifecycle, vsock_down};
 
 /// The cargo features a default release build of cloud-hypervisor reports in `vmm.ping`.
 pub const DEFAULT_FEATURES: [&str; 2] = ["kvm", "io_uring"];
@@ -223,7 +225,9 @@ impl ChApi {
             Route::UnknownPath => {
                 return Step::Reply(Response::chain(UNKNOWN_PATH_STATUS, &[NOT_FOUND.into()]));
             }
-            Route::WrongMethod(e) => return Step::Reply(wrong_method(mode, e, request.method)),
+            Route::WrongMethod(e) => {
+                return Step::Reply(bodies::wrong_method(mode, e, request.method));
+            }
         };
         let before = self.state();
         match endpoint {
@@ -414,7 +418,7 @@ impl ChApi {
         if vm.state.is_booted()
             && let Some(o) = info.as_object_mut()
         {
-            o.insert("device_tree".into(), device_tree(&vm.config));
+            o.insert("device_tree".into(), bodies::device_tree(&vm.config));
         }
         Step::Reply(Response::json(200, &info))
     }
@@ -422,200 +426,9 @@ impl ChApi {
     fn counters(&self) -> Step {
         match &self.vm {
             Some(vm) if vm.state.is_booted() => {
-                Step::Reply(Response::json(200, &counters(&vm.config)))
+                Step::Reply(Response::json(200, &bodies::counters(&vm.config)))
             }
             _ => self.fail(Endpoint::Counters, &VmError::NotRunning),
         }
     }
-
-    fn snapshot(&mut self, body: &[u8]) -> Step {
-        let endpoint = Endpoint::Snapshot;
-        let url = match url_field(body, "destination_url") {
-            Ok(url) => url,
-            Err(chain) => return self.bad_request(endpoint, &chain),
-        };
-        let vm = match &self.vm {
-            Some(vm) if vm.state == VmState::Paused => vm.clone(),
-            Some(vm) if vm.state == VmState::Running => {
-                return self.fail(endpoint, &VmError::SnapshotNotPaused);
-            }
-            _ => return self.fail(endpoint, &VmError::NotRunning),
-        };
-        let mut prefix = api_chain(
-            endpoint,
-            &VmError::Other {
-                chain: vec!["Cannot send VM snapshot".into(), MIGRATE_SEND.into()],
-                kind: FailureKind::Internal,
-            },
-        );
-        let dir = match snapshot::url_to_dir(&url) {
-            Ok(dir) => dir,
-            Err(why) => {
-                prefix.push(why);
-                let status = self.failure_status(endpoint, self.state(), FailureKind::Internal);
-                return Step::Reply(Response::chain(status, &prefix));
-            }
-        };
-        let files = snapshot::encode(&vm.config, vm.state, &counters(&vm.config));
-        self.pending = Some(Pending::Commit {
-            endpoint,
-            before: Some(vm.state),
-            next: Some(vm),
-            reply: self.success(endpoint),
-            prefix,
-        });
-        Step::Effects(vec![Effect::WriteSnapshot { dir, files }])
-    }
-
-    fn restore_prefix() -> Vec<String> {
-        vec![
-            ERROR_FROM_API.into(),
-            api_context(Endpoint::Restore).into(),
-            "Cannot restore VM".into(),
-        ]
-    }
-
-    fn restore_failed(&self, chain: Vec<String>) -> Step {
-        let status = self.failure_status(Endpoint::Restore, None, FailureKind::Internal);
-        Step::Reply(Response::chain(status, &chain))
-    }
-
-    fn restore(&mut self, body: &[u8]) -> Step {
-        let endpoint = Endpoint::Restore;
-        let url = match url_field(body, "source_url") {
-            Ok(url) => url,
-            Err(chain) => return self.bad_request(endpoint, &chain),
-        };
-        let resume = serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|v| v.get("resume").and_then(Value::as_bool))
-            .unwrap_or(false);
-        if self.vm.is_some() {
-            return self.fail(endpoint, &VmError::AlreadyCreated);
-        }
-        match snapshot::url_to_dir(&url) {
-            Ok(dir) => {
-                self.pending = Some(Pending::Restore { resume });
-                Step::Effects(vec![Effect::ReadSnapshot { dir }])
-            }
-            Err(why) => {
-                let mut chain = Self::restore_prefix();
-                chain.extend([MIGRATE_SEND.to_string(), why]);
-                self.restore_failed(chain)
-            }
-        }
-    }
-
-    fn restore_read(
-        &mut self,
-        resume: bool,
-        result: Result<Option<SnapshotFiles>, EffectFailure>,
-    ) -> Step {
-        let mut chain = Self::restore_prefix();
-        let files = match result {
-            Ok(Some(files)) => files,
-            Ok(None) => {
-                chain.extend([
-                    MIGRATE_SEND.to_string(),
-                    "no snapshot files were read".into(),
-                ]);
-                return self.restore_failed(chain);
-            }
-            Err(failure) => {
-                chain.push(MIGRATE_SEND.into());
-                chain.extend(failure.chain);
-                return self.restore_failed(chain);
-            }
-        };
-        let config = match snapshot::decode(&files) {
-            Ok(config) => config,
-            Err(why) => {
-                chain.extend([
-                    "Failed to receive migratable component snapshot".to_string(),
-                    why,
-                ]);
-                return self.restore_failed(chain);
-            }
-        };
-        let state = if resume {
-            VmState::Running
-        } else {
-            VmState::Paused
-        };
-        let mut events: Vec<Event> = vsock_up(&config).into_iter().collect();
-        if !resume {
-            events.push(Event::Paused);
-        }
-        let reply = self.success(Endpoint::Restore);
-        self.commit(Endpoint::Restore, Some(Vm { config, state }), events, reply)
-    }
-}
-
-/// The answer to a method the endpoint does not take.
-fn wrong_method(mode: CodeMode, endpoint: Endpoint, method: &str) -> Response {
-    let status = wrong_method_status(mode);
-    let mut r = match mode {
-        CodeMode::Spec => Response::chain(status, &["Method Not Allowed".into()]),
-        // The shared VmActionHandler answers methods other than GET and PUT with no body.
-        CodeMode::Real if !endpoint.has_own_handler() && !matches!(method, "GET" | "PUT") => {
-            Response::new(status, Vec::new())
-        }
-        CodeMode::Real => Response::chain(status, &[BAD_REQUEST.into()]),
-    };
-    if mode == CodeMode::Spec {
-        r.headers.push(("Allow".into(), endpoint.method().into()));
-    }
-    r
-}
-
-/// The string field `field` of a JSON body, or the chain of a 400.
-fn url_field(body: &[u8], field: &str) -> Result<String, Vec<String>> {
-    if body.is_empty() {
-        return Err(vec![BAD_REQUEST.into()]);
-    }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| deserialize_chain(&e.to_string()))?;
-    match value.get(field) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(deserialize_chain(&format!(
-            "invalid type for `{field}`, expected a string"
-        ))),
-        None if value.is_object() => Err(deserialize_chain(&format!("missing field `{field}`"))),
-        None => Err(deserialize_chain("invalid type, expected a struct")),
-    }
-}
-
-/// `vm.counters`: every disk and net device with its (idle) counters.
-fn counters(config: &VmConfig) -> Value {
-    let mut out = serde_json::Map::new();
-    for (id, kind) in config.devices() {
-        let names: &[&str] = match kind {
-            "disk" => &["read_bytes", "read_ops", "write_bytes", "write_ops"],
-            "net" => &["rx_bytes", "rx_frames", "tx_bytes", "tx_frames"],
-            _ => continue,
-        };
-        let c: serde_json::Map<String, Value> =
-            names.iter().map(|n| (n.to_string(), json!(0))).collect();
-        out.insert(id, Value::Object(c));
-    }
-    Value::Object(out)
-}
-
-/// `vm.info`'s `device_tree` of a booted VM: one PCI device per configured device.
-fn device_tree(config: &VmConfig) -> Value {
-    let tree: serde_json::Map<String, Value> = config
-        .devices()
-        .into_iter()
-        .enumerate()
-        .map(|(i, (id, _))| {
-            let node = json!({
-                "id": id,
-                "resources": [],
-                "children": [],
-                "pci_bdf": format!("0000:00:{:02x}.0", i + 1),
-            });
-            (id, node)
-        })
-        .collect();
-    Value::Object(tree)
 }

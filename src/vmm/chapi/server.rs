@@ -15,11 +15,14 @@
 //! [`ServerConfig::io_timeout`], and a reply must be written within
 //! [`ServerConfig::write_timeout`]. The one exception is the #816 wedge, whose point is a
 //! request that is never answered: such a connection is held (not read, not written, no timer,
-//! no spinning) until the server stops.
+//! no spinning) until the server stops, and no new connection is accepted (the real server's
+//! API thread is stuck, so later clients connect into the listen backlog and hear nothing).
 //!
 //! The server stops when asked ([`ChApiHandle::stop`], e.g. on Ctrl-C) or after answering
 //! `vmm.shutdown`; it then stops accepting, gives connections a short grace period to finish
 //! their replies, and removes its socket file.
+
+mod effects;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -34,10 +37,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::api::{ChApi, ChApiConfig, Effect, EffectFailure, Response, Step};
+use super::api::{ChApi, ChApiConfig, EffectFailure, Response, Step};
 use super::hooks::{ChApiHooks, RequestRecord};
 use super::routes::Request;
-use super::snapshot::{CONFIG_FILE, MAX_SNAPSHOT_FILE, STATE_FILE, SnapshotFiles};
 use super::state::VmState;
 use crate::io::stream::BoxStream;
 use crate::io::{Connected, ListenError, Listener};
@@ -121,7 +123,23 @@ struct Shared {
     hooks: Arc<dyn ChApiHooks>,
     config: ServerConfig,
     stop: CancellationToken,
+    /// Cancelled when the #816 wedge strikes: from then on nothing is accepted, as the real
+    /// server's stuck API thread accepts nothing (clients' connects land in the backlog).
+    wedged: CancellationToken,
     vmm_shutdown: AtomicBool,
+}
+
+impl Shared {
+    fn new(config: ServerConfig, hooks: Arc<dyn ChApiHooks>) -> Arc<Self> {
+        Arc::new(Self {
+            core: Mutex::new(ChApi::new(config.api.clone())),
+            hooks,
+            stop: CancellationToken::new(),
+            wedged: CancellationToken::new(),
+            vmm_shutdown: AtomicBool::new(false),
+            config,
+        })
+    }
 }
 
 /// The mock Cloud Hypervisor API server.
@@ -136,22 +154,21 @@ impl ChApiServer {
         hooks: Arc<dyn ChApiHooks>,
     ) -> Result<ChApiHandle, ServerError> {
         let listener = Listener::bind_unix(&config.api_socket).await?;
-        let shared = Arc::new(Shared {
-            core: Mutex::new(ChApi::new(config.api.clone())),
-            hooks,
-            stop: CancellationToken::new(),
-            vmm_shutdown: AtomicBool::new(false),
-            config,
-        });
+        let shared = Shared::new(config, hooks);
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
-        Ok(ChApiHandle { shared, task })
+        Ok(ChApiHandle {
+            shared,
+            task: Some(task),
+            exit: None,
+        })
     }
 }
 
 /// A running server.
 pub struct ChApiHandle {
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<ServerExit>,
+    task: Option<tokio::task::JoinHandle<ServerExit>>,
+    exit: Option<ServerExit>,
 }
 
 impl std::fmt::Debug for ChApiHandle {
@@ -183,18 +200,30 @@ impl ChApiHandle {
         self.shared.core.lock().await.is_wedged()
     }
 
-    /// Waits until the server has stopped and removed its socket.
-    pub async fn wait(self) -> ServerExit {
-        self.task.await.unwrap_or(ServerExit::Stopped)
+    /// Waits until the server has stopped and removed its socket (cancel-safe: may be called
+    /// again after a `select!` dropped it, and after the server stopped).
+    pub async fn wait(&mut self) -> ServerExit {
+        if let Some(exit) = self.exit {
+            return exit;
+        }
+        let exit = match self.task.as_mut() {
+            Some(task) => task.await.unwrap_or(ServerExit::Stopped),
+            None => ServerExit::Stopped,
+        };
+        self.task = None;
+        self.exit = Some(exit);
+        exit
     }
 }
 
 async fn accept_loop(mut listener: Listener, shared: Arc<Shared>) -> ServerExit {
     let mut conns = JoinSet::new();
+    let mut accepting = true;
     let exit = loop {
         tokio::select! {
             () = shared.stop.cancelled() => break ServerExit::Stopped,
-            accepted = listener.accept() => match accepted {
+            () = shared.wedged.cancelled(), if accepting => accepting = false,
+            accepted = listener.accept(), if accepting => match accepted {
                 Ok(conn) if conns.len() >= shared.config.max_connections => {
                     conns.spawn(refuse_busy(conn, shared.config.write_timeout));
                 }
@@ -254,10 +283,12 @@ async fn serve_connection(conn: Connected, shared: Arc<Shared>) {
     };
     let mut decoder = HttpDecoder::with_limits(HttpKind::Request, limits);
     let mut buf = BytesMut::with_capacity(8 * 1024);
-    let mut at_boundary = true;
+    // The decoder's offset where the last request ended: while it has not moved, the buffer
+    // starts at a request's first byte.
+    let mut boundary = decoder.offset();
     let mut request_started: Option<Instant> = None;
     loop {
-        if at_boundary && wants_continue(&buf) {
+        if decoder.offset() == boundary && wants_continue(&buf) {
             let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
             if write_all(&mut stream, interim, cfg.write_timeout)
                 .await
@@ -268,7 +299,7 @@ async fn serve_connection(conn: Connected, shared: Arc<Shared>) {
         }
         match decoder.decode(&mut buf) {
             Some(Ok(frame)) => {
-                at_boundary = true;
+                boundary = decoder.offset();
                 request_started = None;
                 match handle_message(&mut stream, frame.message, &shared, &peer).await {
                     Flow::KeepAlive => continue,
@@ -285,17 +316,11 @@ async fn serve_connection(conn: Connected, shared: Arc<Shared>) {
             }
             None => {}
         }
-        if at_boundary && !buf.is_empty() {
-            at_boundary = false;
-        }
-        let deadline = match (buf.is_empty() && at_boundary, request_started) {
-            (true, _) => Instant::now() + cfg.idle_timeout,
-            (false, Some(started)) => started + cfg.request_timeout,
-            (false, None) => {
-                let now = Instant::now();
-                request_started = Some(now);
-                now + cfg.request_timeout
-            }
+        let idle = decoder.offset() == boundary && buf.is_empty();
+        let deadline = if idle {
+            Instant::now() + cfg.idle_timeout
+        } else {
+            *request_started.get_or_insert_with(Instant::now) + cfg.request_timeout
         };
         let read = tokio::select! {
             r = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)) => r,
@@ -303,11 +328,7 @@ async fn serve_connection(conn: Connected, shared: Arc<Shared>) {
         };
         match read {
             Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
-            Ok(Ok(_)) => {
-                if request_started.is_none() {
-                    request_started = Some(Instant::now());
-                }
-            }
+            Ok(Ok(_)) => {}
         }
     }
 }
@@ -392,6 +413,7 @@ async fn handle_message(
         elapsed: started.elapsed(),
     };
     let Some(response) = reply else {
+        shared.wedged.cancel();
         shared.hooks.on_request(&record(None));
         return Flow::Hold;
     };
@@ -417,7 +439,7 @@ async fn run_request(core: &mut ChApi, request: &Request<'_>, shared: &Shared) -
             Step::Reply(response) => return Some(response),
             Step::Hold => return None,
             Step::Effects(effects) => {
-                let result = perform(effects, shared).await;
+                let result = effects::perform(effects, shared).await;
                 step = core.finish(result);
             }
         }
@@ -435,91 +457,6 @@ async fn run_request(core: &mut ChApi, request: &Request<'_>, shared: &Shared) -
             })
         }
     }
-}
-
-async fn perform(
-    effects: Vec<Effect>,
-    shared: &Shared,
-) -> Result<Option<SnapshotFiles>, EffectFailure> {
-    let cfg = &shared.config;
-    let mut read = None;
-    for effect in effects {
-        match effect {
-            Effect::Notify(event) => {
-                match tokio::time::timeout(cfg.hook_timeout, shared.hooks.on_event(&event)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(message)) => return Err(EffectFailure::new(message)),
-                    Err(_) => {
-                        return Err(EffectFailure::new(format!(
-                            "the {} hook did not answer within {} ms",
-                            event.name(),
-                            cfg.hook_timeout.as_millis()
-                        )));
-                    }
-                }
-            }
-            Effect::WriteSnapshot { dir, files } => {
-                blocking(cfg.io_timeout, move || write_snapshot(&dir, &files)).await?;
-            }
-            Effect::ReadSnapshot { dir } => {
-                read = Some(blocking(cfg.io_timeout, move || read_snapshot(&dir)).await?);
-            }
-        }
-    }
-    Ok(read)
-}
-
-async fn blocking<T: Send + 'static>(
-    timeout: Duration,
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, EffectFailure> {
-    match tokio::time::timeout(timeout, tokio::task::spawn_blocking(f)).await {
-        Ok(Ok(Ok(v))) => Ok(v),
-        Ok(Ok(Err(message))) => Err(EffectFailure::new(message)),
-        Ok(Err(join)) => Err(EffectFailure::new(format!("snapshot IO failed: {join}"))),
-        Err(_) => Err(EffectFailure::new(format!(
-            "snapshot IO did not finish within {} ms",
-            timeout.as_millis()
-        ))),
-    }
-}
-
-fn write_snapshot(dir: &Path, files: &SnapshotFiles) -> Result<(), String> {
-    if !dir.is_dir() {
-        return Err("Destination is not a directory".into());
-    }
-    for (name, bytes) in [(CONFIG_FILE, &files.config), (STATE_FILE, &files.state)] {
-        std::fs::write(dir.join(name), bytes).map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
-fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let len = file.metadata().map_err(|e| e.to_string())?.len();
-    if len > MAX_SNAPSHOT_FILE {
-        return Err(format!(
-            "{} is {len} bytes, more than the {MAX_SNAPSHOT_FILE} a snapshot file may have",
-            path.display()
-        ));
-    }
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(file, MAX_SNAPSHOT_FILE + 1),
-        &mut bytes,
-    )
-    .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_SNAPSHOT_FILE {
-        return Err(format!("{} grew while being read", path.display()));
-    }
-    Ok(bytes)
-}
-
-fn read_snapshot(dir: &Path) -> Result<SnapshotFiles, String> {
-    Ok(SnapshotFiles {
-        config: read_bounded(&dir.join(CONFIG_FILE))?,
-        state: read_bounded(&dir.join(STATE_FILE))?,
-    })
 }
 
 async fn write_all(stream: &mut BoxStream, bytes: &[u8], timeout: Duration) -> io::Result<()> {
@@ -564,17 +501,4 @@ async fn write_response(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn continue_is_wanted_only_for_a_missing_body() {
-        let head =
-            "PUT /api/v1/vm.create HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
-        assert!(wants_continue(head.as_bytes()));
-        assert!(!wants_continue(format!("{head}{{}}xx").as_bytes()));
-        assert!(!wants_continue(&head.as_bytes()[..20]));
-        let plain = "PUT /api/v1/vm.create HTTP/1.1\r\nContent-Length: 4\r\n\r\n";
-        assert!(!wants_continue(plain.as_bytes()));
-    }
-}
+mod tests;
