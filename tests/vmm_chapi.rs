@@ -230,6 +230,7 @@ fn the_whole_lifecycle_on_one_connection_with_snapshot_files_on_disk() {
     let ping = c.get("vmm.ping");
     assert_eq!(ping.status, 200);
     assert_eq!(ping.json()["version"], "49.0.0");
+    assert_eq!(ping.json()["pid"], vmm.child.id());
     assert_eq!(ping.header("Server"), Some("Cloud Hypervisor API"));
     assert_eq!(c.put("vm.create", Some(&vm_config(dir.path()))).status, 204);
     assert_eq!(c.put("vm.boot", None).status, 204);

@@ -121,7 +121,6 @@ pub fn run(args: ChApiArgs) -> Result<Outcome, CliError> {
         CodesArg::Spec => CodeMode::Spec,
     };
     config.api.shutdown_wedge = shutdown_wedge(&args.faults)?;
-    config.api.pid = std::process::id();
     config.max_body = args.max_body;
     let hooks = Arc::new(Printer { json: args.json });
     let runtime = super::runtime()?;

@@ -68,7 +68,9 @@ pub struct ServerConfig {
     pub api: ChApiConfig,
     /// The largest request body accepted (default 1 MiB); larger ones get 413 unread.
     pub max_body: u64,
-    /// How long a keep-alive connection may sit with no request (default 60 s).
+    /// How long a keep-alive connection may sit with no request (default 300 s: longer than the
+    /// idle timeouts of common clients' pools, e.g. Go's 90 s, so that the client, as with the
+    /// real server, is the one that closes an idle connection).
     pub idle_timeout: Duration,
     /// How long a request may take to arrive, from its first byte (default 10 s).
     pub request_timeout: Duration,
@@ -83,13 +85,16 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// The defaults, serving on `api_socket`.
+    /// The defaults, serving on `api_socket`, with `vmm.ping` reporting this process's id.
     pub fn new(api_socket: impl Into<PathBuf>) -> Self {
         Self {
             api_socket: api_socket.into(),
-            api: ChApiConfig::default(),
+            api: ChApiConfig {
+                pid: std::process::id(),
+                ..ChApiConfig::default()
+            },
             max_body: 1024 * 1024,
-            idle_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(300),
             request_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             hook_timeout: Duration::from_secs(10),
