@@ -8,6 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use guestwire::vmm::chapi::{ChApiServer, ChannelHooks, Event, ServerConfig, ServerExit, VmState};
@@ -20,16 +21,22 @@ const REPLY_DEADLINE: Duration = Duration::from_secs(10);
 /// How long the wedge tests wait to see that no reply comes.
 const SILENCE: Duration = Duration::from_millis(700);
 
-/// A `guestwire vmm ch-api` process, killed and reaped on drop.
+/// A `guestwire vmm ch-api` process, killed and reaped on drop; its standard output arrives
+/// line by line on `lines`.
 struct Vmm {
     child: Child,
     socket: PathBuf,
+    lines: mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Vmm {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 }
 
@@ -55,8 +62,25 @@ fn vmm(dir: &Path, extra: &[&str]) -> Vmm {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn guestwire vmm ch-api");
+    let mut child = child;
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, lines) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let vmm = Vmm {
+        child,
+        socket: socket.clone(),
+        lines,
+        reader: Some(reader),
+    };
     wait_for(&socket);
-    Vmm { child, socket }
+    vmm
 }
 
 impl Vmm {
@@ -64,16 +88,29 @@ impl Vmm {
         Client::connect(&self.socket, REPLY_DEADLINE)
     }
 
-    /// Waits (bounded) for the process to exit; its exit code and standard output.
+    /// Waits (bounded) for a line of standard output that contains `needle`.
+    fn expect_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no line with {needle:?}: {e}"),
+            }
+        }
+    }
+
+    /// Waits (bounded) for the process to exit; its exit code and the rest of its output.
     fn exit(mut self) -> (Option<i32>, String) {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
-                let mut out = String::new();
-                if let Some(mut stdout) = self.child.stdout.take() {
-                    stdout.read_to_string(&mut out).expect("stdout");
+                if let Some(reader) = self.reader.take() {
+                    reader.join().expect("stdout reader");
                 }
-                return (status.code(), out);
+                let out: Vec<String> = self.lines.try_iter().collect();
+                return (status.code(), out.join("\n"));
             }
             assert!(
                 start.elapsed() < Duration::from_secs(20),
@@ -347,6 +384,7 @@ fn the_816_wedge_never_answers_vmm_shutdown_on_a_paused_vm_nor_anything_after() 
 
     let mut wedged = Client::connect(&vmm.socket, SILENCE);
     wedged.send("PUT", "vmm.shutdown", None);
+    vmm.expect_line("PUT /api/v1/vmm.shutdown → no reply (wedged)");
     assert!(
         matches!(
             wedged.read(),
@@ -390,9 +428,11 @@ fn an_oversize_body_gets_413_before_it_is_sent() {
     // Claim 100 MiB, send 16 bytes of it: the answer must come without the rest.
     let head =
         "PUT /api/v1/vm.create HTTP/1.1\r\nHost: localhost\r\nContent-Length: 104857600\r\n\r\n";
-    let stream = c.reader.get_mut();
-    stream.write_all(head.as_bytes()).expect("head");
-    stream.write_all(b"{\"payload\": {\"k").expect("some body");
+    let start = format!("{head}{{\"payload\": {{\"k");
+    c.reader
+        .get_mut()
+        .write_all(start.as_bytes())
+        .expect("head and some body");
     let r = c.read().expect("a 413");
     assert_eq!(r.status, 413);
     assert_eq!(r.header("Connection"), Some("close"));
@@ -562,4 +602,32 @@ async fn the_library_server_waits_for_its_hooks_and_a_failing_hook_fails_the_boo
     server.stop();
     assert_eq!(server.wait().await, ServerExit::Stopped);
     assert!(!socket.exists());
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("api.sock");
+    for (args, reason) in [
+        (
+            &["--fault", "latency:latency=1s"][..],
+            "not a fault of the ch-api",
+        ),
+        (
+            &["--fault", "ch_shutdown_wedge:probability=0.5"][..],
+            "takes no trigger",
+        ),
+        (&["--version", "48"][..], "expected vMAJOR.MINOR"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["vmm", "ch-api", "--api-socket"])
+            .arg(&socket)
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(reason), "{args:?}: {stderr}");
+        assert!(!socket.exists());
+    }
 }

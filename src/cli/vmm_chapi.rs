@@ -96,7 +96,15 @@ fn shutdown_wedge(faults: &[String]) -> Result<bool, CliError> {
             .parse()
             .map_err(|e| CliError::Usage(format!("--fault {text}: {e}")))?;
         match spec.kind {
-            FaultKind::ChShutdownWedge => wedge = true,
+            FaultKind::ChShutdownWedge if spec == FaultSpec::new(FaultKind::ChShutdownWedge) => {
+                wedge = true;
+            }
+            FaultKind::ChShutdownWedge => {
+                return Err(CliError::Usage(format!(
+                    "--fault {text}: ch_shutdown_wedge takes no trigger or direction: it strikes \
+                     at the first vmm.shutdown on a paused VM"
+                )));
+            }
             other => {
                 return Err(CliError::Usage(format!(
                     "--fault {}: not a fault of the ch-api; it takes ch_shutdown_wedge",
