@@ -5,7 +5,7 @@
 //! `vm.counters`, `vm.snapshot`, `vm.restore`.
 //!
 //! - [`api`]: [`ChApi`], the pure core: a request in, a reply, a hold (the #816 wedge) or effects
-//!   to carry out out; [`state`]: the lifecycle and its [`Event`]s; [`errors`]: the real error
+//!   to carry out; [`state`]: the lifecycle and its [`Event`]s; [`errors`]: the real error
 //!   chains; [`codes`]: real versus spec status codes; [`config`]: `VmConfig` checks;
 //!   [`snapshot`]: the snapshot files; [`routes`]: which endpoint a request names.
 //! - [`server`]: [`ChApiServer`], the Tokio adapter: the Unix socket, HTTP framing (the project's
