@@ -5,7 +5,7 @@
 //! the file IO these describe.
 //!
 //! The real VMM accepts only `file://` URLs (`url_to_path`): anything else fails with "Could not
-//! extract path from URL: <url>", and a destination that is not a directory with "Destination
+//! extract path from URL: `url`", and a destination that is not a directory with "Destination
 //! is not a directory" (checked by the adapter, which can see the file system).
 
 use std::path::PathBuf;
