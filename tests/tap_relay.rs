@@ -4,7 +4,7 @@
 //! listener; `--takeover` puts the VMM's socket back; a frame fault shows its symptom.
 
 use std::io::{Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -47,7 +47,7 @@ fn ping(connect: &str, timeout: &str) -> (Output, serde_json::Value) {
             "quantix",
             "--json",
             "--attempts",
-            "1",
+            "3",
             "--timeout",
             timeout,
             "ping",
@@ -110,7 +110,7 @@ fn sixty_four_mebibytes_cross_the_tap_byte_exact_in_both_directions() {
         &["--max-connections", "1", "--quiet", "--protocol", "raw"],
     );
     wait_for(&tap_sock);
-    let mut c = UnixStream::connect(&tap_sock).expect("connect tap");
+    let mut c = support::connect(&tap_sock);
     c.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let total = 64usize << 20;
     let mut w = c.try_clone().expect("clone");
@@ -190,7 +190,7 @@ fn a_reader_that_stops_stalls_the_writer_and_the_tap_does_not_buffer_it() {
     );
     wait_for(&tap_sock);
     let before = rss_kib(t.0.id());
-    let mut c = UnixStream::connect(&tap_sock).expect("connect");
+    let mut c = support::connect(&tap_sock);
     c.set_write_timeout(Some(Duration::from_millis(500))).ok();
     let block = vec![7u8; 1 << 16];
     let mut sent = 0usize;

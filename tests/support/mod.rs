@@ -67,3 +67,22 @@ pub fn wait_for(path: &Path) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Connects to the Unix socket at `path`, retrying for up to 20 s while it is not listening yet
+/// (a listener's file appears at `bind()`, a moment before its `listen()`).
+pub fn connect(path: &Path) -> std::os::unix::net::UnixStream {
+    let start = Instant::now();
+    loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(s) => return s,
+            Err(e) => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "connect {}: {e}",
+                    path.display()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
