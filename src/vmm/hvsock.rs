@@ -24,9 +24,11 @@
 //! and queues under one lock), `streams` (the async streams over it), `host_conn`, `guest_side`.
 
 mod config;
+mod control;
 mod events;
 mod guest_side;
 mod host_conn;
+mod queues;
 mod state;
 mod streams;
 #[cfg(test)]

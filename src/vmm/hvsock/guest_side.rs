@@ -18,7 +18,8 @@ use tokio::process::{Child, Command};
 
 use super::config::{AGENT_START_DEADLINE, HvsockError};
 use super::events::HvsockEvent;
-use super::state::{Popped, Shared, stopped};
+use super::queues::Popped;
+use super::state::{Shared, stopped};
 use crate::channel::vsock::ConnId;
 use crate::guest::serve_connection;
 use crate::io::BoxStream;

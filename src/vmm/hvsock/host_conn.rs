@@ -16,7 +16,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
 use super::events::HvsockEvent;
-use super::state::{ConnIo, Shared, now, stopped};
+use super::queues::ConnIo;
+use super::state::{Shared, now, stopped};
 use super::streams::{HostWriter, MuxWriter, PauseWatch, PipeReader, copy, plan_specs};
 use crate::channel::vsock::ConnId;
 use crate::fault::{FaultPlan, FaultStage};

@@ -8,217 +8,32 @@
 //! [`PIPE_LIMIT`] bytes beyond the muxer's own [`CONN_TX_BUF_SIZE`], so memory per connection is
 //! bounded; a full queue stops the reader that feeds it (backpressure).
 //!
-//! Pausing ([`Shared::set_api_paused`], [`Shared::fault_pause`]) freezes the muxer (its events
+//! Pausing (`control`: `Shared::set_api_paused`, `Shared::fault_pause`) freezes the muxer (its events
 //! stay queued) and the queues' readers, so nothing moves either way until the resume.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{Notify, broadcast, oneshot, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinSet;
 
 use super::config::HvsockConfig;
-use super::events::{
-    ConnectionSnapshot, HvsockEvent, HvsockSnapshot, RefusalSnapshot, origin_name, refusal_kind,
-    state_name,
-};
+use super::events::{HvsockEvent, origin_name, refusal_kind};
 use super::guest_side::Service;
+use super::queues::{ConnIo, Handshake, PipeEnd, Popped, park, wake};
 use crate::channel::vsock::{CloseReason, ConnId, MuxEvent, Origin, RefuseReason, VsockMuxer};
-use crate::io::BoxStream;
 use crate::wire::hybrid::CONN_TX_BUF_SIZE;
 use crate::wire::protocol::Protocol;
 
 /// Most bytes a connection's queue holds before its feeder waits (one muxer buffer's worth).
 pub const PIPE_LIMIT: usize = CONN_TX_BUF_SIZE as usize;
 
-/// First guest-side port of guest-initiated connections (the Linux ephemeral range's start).
-const FIRST_EPHEMERAL_PORT: u32 = 49152;
-
 /// The clock the muxer is fed: tokio's, so that paused-clock tests control it.
 pub fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
-}
-
-fn wake(slot: &mut Option<Waker>) {
-    if let Some(w) = slot.take() {
-        w.wake();
-    }
-}
-
-fn park(slot: &mut Option<Waker>, cx: &Context<'_>) {
-    match slot {
-        Some(w) if w.will_wake(cx.waker()) => {}
-        _ => *slot = Some(cx.waker().clone()),
-    }
-}
-
-/// How a queue ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PipeEnd {
-    /// An orderly end: what is queued is still delivered.
-    Eof,
-    /// A reset: what is queued is dropped.
-    Reset,
-}
-
-/// What a queue's reader gets.
-#[derive(Debug)]
-pub enum Popped {
-    /// Bytes.
-    Data(Bytes),
-    /// The end, after every byte.
-    Eof,
-    /// A reset.
-    Reset,
-}
-
-/// One direction's queue of bytes the muxer has released, waiting for their writer.
-#[derive(Debug, Default)]
-pub struct Pipe {
-    chunks: VecDeque<Bytes>,
-    len: usize,
-    end: Option<PipeEnd>,
-    reader: Option<Waker>,
-}
-
-impl Pipe {
-    fn push(&mut self, bytes: Vec<u8>) {
-        if self.end.is_some() || bytes.is_empty() {
-            return;
-        }
-        self.len += bytes.len();
-        self.chunks.push_back(Bytes::from(bytes));
-        wake(&mut self.reader);
-    }
-
-    /// Ends the queue; a reset overrides an earlier orderly end and drops what is queued.
-    fn finish(&mut self, end: PipeEnd) {
-        match (self.end, end) {
-            (Some(PipeEnd::Reset), _) | (Some(PipeEnd::Eof), PipeEnd::Eof) => {}
-            _ => {
-                if end == PipeEnd::Reset {
-                    self.chunks.clear();
-                    self.len = 0;
-                }
-                self.end = Some(end);
-            }
-        }
-        wake(&mut self.reader);
-    }
-
-    fn poll_pop(&mut self, max: usize, cx: &Context<'_>) -> Poll<Popped> {
-        if let Some(mut b) = self.chunks.pop_front() {
-            if b.len() > max.max(1) {
-                let rest = b.split_off(max.max(1));
-                self.chunks.push_front(rest);
-            }
-            self.len -= b.len();
-            return Poll::Ready(Popped::Data(b));
-        }
-        match self.end {
-            Some(PipeEnd::Eof) => Poll::Ready(Popped::Eof),
-            Some(PipeEnd::Reset) => Poll::Ready(Popped::Reset),
-            None => {
-                park(&mut self.reader, cx);
-                Poll::Pending
-            }
-        }
-    }
-
-    fn poll_reset(&mut self, cx: &Context<'_>) -> Poll<()> {
-        if self.end == Some(PipeEnd::Reset) {
-            return Poll::Ready(());
-        }
-        park(&mut self.reader, cx);
-        Poll::Pending
-    }
-
-    fn wake(&mut self) {
-        wake(&mut self.reader);
-    }
-}
-
-/// Where a host-initiated connection's handshake stands.
-#[derive(Debug)]
-pub enum Handshake {
-    /// The `CONNECT` command is being read.
-    Pending,
-    /// Answered: the `OK` line, until the host task takes it to write (`None` after, and for
-    /// guest-initiated connections).
-    Answered(Option<Bytes>),
-    /// Refused: the host connection closes without a reply.
-    Refused,
-}
-
-/// The adapter's side of one muxer connection.
-pub struct ConnIo {
-    origin: Origin,
-    guest_port: Option<u32>,
-    host_port: Option<u32>,
-    handshake: Handshake,
-    host_waiter: Option<Waker>,
-    to_host: Pipe,
-    to_guest: Pipe,
-    /// The host side's feeder, waiting for room.
-    host_in: Option<Waker>,
-    /// The guest side's feeder, waiting for room.
-    guest_in: Option<Waker>,
-    host_open: bool,
-    guest_open: bool,
-    host_closed: bool,
-    guest_closed: bool,
-    established: bool,
-    first_close: Option<&'static str>,
-    bytes_to_guest: u64,
-    bytes_to_host: u64,
-    /// Guest-initiated: the guest's end of the stream until the host side answers.
-    pending_guest: Option<BoxStream>,
-    connect_waiter: Option<oneshot::Sender<Result<(), String>>>,
-}
-
-impl ConnIo {
-    fn new(origin: Origin, handshake: Handshake) -> Self {
-        Self {
-            origin,
-            guest_port: None,
-            host_port: None,
-            handshake,
-            host_waiter: None,
-            to_host: Pipe::default(),
-            to_guest: Pipe::default(),
-            host_in: None,
-            guest_in: None,
-            host_open: false,
-            guest_open: false,
-            host_closed: false,
-            guest_closed: false,
-            established: false,
-            first_close: None,
-            bytes_to_guest: 0,
-            bytes_to_host: 0,
-            pending_guest: None,
-            connect_waiter: None,
-        }
-    }
-
-    /// A host process's connection; its task is running.
-    pub fn host() -> Self {
-        let mut c = Self::new(Origin::Host, Handshake::Pending);
-        c.host_open = true;
-        c
-    }
-
-    fn wake_all(&mut self) {
-        wake(&mut self.host_waiter);
-        wake(&mut self.host_in);
-        wake(&mut self.guest_in);
-        self.to_host.wake();
-        self.to_guest.wake();
-    }
 }
 
 /// The muxer and the connections' queues.
@@ -227,10 +42,10 @@ pub struct Core {
     pub mux: VsockMuxer,
     /// The adapter's side of each connection.
     pub conns: HashMap<ConnId, ConnIo>,
-    api_paused: bool,
-    fault_pauses: u32,
-    resume_wakers: Vec<Waker>,
-    guest_ports_used: u32,
+    pub(super) api_paused: bool,
+    pub(super) fault_pauses: u32,
+    pub(super) resume_wakers: Vec<Waker>,
+    pub(super) guest_ports_used: u32,
 }
 
 impl Core {
@@ -239,7 +54,7 @@ impl Core {
         self.api_paused || self.fault_pauses > 0
     }
 
-    fn park_until_resume(&mut self, cx: &Context<'_>) {
+    pub(super) fn park_until_resume(&mut self, cx: &Context<'_>) {
         if !self.resume_wakers.iter().any(|w| w.will_wake(cx.waker())) {
             self.resume_wakers.push(cx.waker().clone());
         }
@@ -257,7 +72,7 @@ pub struct Shared {
     pub fault_protocol: Protocol,
     /// How each guest port is served.
     pub services: BTreeMap<u32, Service>,
-    events: broadcast::Sender<HvsockEvent>,
+    pub(super) events: broadcast::Sender<HvsockEvent>,
     tasks: Mutex<JoinSet<()>>,
     /// `true` once the VMM is stopping.
     pub stop: watch::Sender<bool>,
@@ -323,7 +138,8 @@ impl Shared {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        if self.is_stopping() {
+        // Not once stopping, nor outside a runtime (a task dropped during a runtime's shutdown).
+        if self.is_stopping() || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
@@ -496,7 +312,7 @@ impl Shared {
         self.finish_if_done(&mut core, conn);
     }
 
-    fn finish_if_done(&self, core: &mut Core, conn: ConnId) {
+    pub(super) fn finish_if_done(&self, core: &mut Core, conn: ConnId) {
         let done = core
             .conns
             .get(&conn)
@@ -678,168 +494,6 @@ impl Shared {
             Poll::Ready(())
         }
     }
-
-    /// Pauses or resumes the VM on the API's behalf.
-    pub fn set_api_paused(self: &Arc<Self>, paused: bool) {
-        let mut core = self.lock();
-        if core.api_paused == paused {
-            return;
-        }
-        core.api_paused = paused;
-        self.emit(if paused {
-            HvsockEvent::Paused {
-                by: "api",
-                duration_ms: None,
-            }
-        } else {
-            HvsockEvent::Resumed { by: "api" }
-        });
-        self.apply_pause(&mut core);
-    }
-
-    /// `vm_pause`: the VM pauses for `duration`, then resumes (unless the API paused it too).
-    pub fn fault_pause(self: &Arc<Self>, duration: Duration) {
-        {
-            let mut core = self.lock();
-            core.fault_pauses += 1;
-            self.emit(HvsockEvent::Paused {
-                by: "fault",
-                duration_ms: Some(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)),
-            });
-            self.apply_pause(&mut core);
-        }
-        let me = self.clone();
-        self.spawn(async move {
-            tokio::time::sleep(duration).await;
-            let mut core = me.lock();
-            core.fault_pauses = core.fault_pauses.saturating_sub(1);
-            me.emit(HvsockEvent::Resumed { by: "fault" });
-            me.apply_pause(&mut core);
-        });
-    }
-
-    fn apply_pause(self: &Arc<Self>, core: &mut Core) {
-        if core.paused() {
-            core.mux.pause();
-            return;
-        }
-        core.mux.resume();
-        self.drain(core);
-        for w in core.resume_wakers.drain(..) {
-            w.wake();
-        }
-        for io in core.conns.values_mut() {
-            io.wake_all();
-        }
-    }
-
-    /// Opens a guest-initiated connection to host port `host_port`: returns the guest's end
-    /// once `<socket>_<host_port>` accepted it, or why not.
-    pub async fn guest_connect(
-        self: &Arc<Self>,
-        host_port: u32,
-        guest_end: BoxStream,
-    ) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut core = self.lock();
-            if self.is_stopping() {
-                return Err("the VMM is stopping".into());
-            }
-            let guest_port = FIRST_EPHEMERAL_PORT + core.guest_ports_used % 16384;
-            core.guest_ports_used = core.guest_ports_used.wrapping_add(1);
-            let conn = core.mux.guest_connect(guest_port, host_port, now());
-            let mut io = ConnIo::new(Origin::Guest, Handshake::Answered(None));
-            io.guest_port = Some(guest_port);
-            io.host_port = Some(host_port);
-            io.guest_open = true;
-            io.pending_guest = Some(guest_end);
-            io.connect_waiter = Some(tx);
-            core.conns.insert(conn, io);
-            self.timer.notify_one();
-            self.drain(&mut core);
-        }
-        rx.await
-            .unwrap_or_else(|_| Err("the VMM stopped before the host answered".into()))
-    }
-
-    /// The host side of a guest-initiated connection answered: the connection is live. Returns
-    /// the guest's end to run, or `None` when the guest already gave up.
-    pub fn host_side_connected(
-        self: &Arc<Self>,
-        core: &mut Core,
-        conn: ConnId,
-    ) -> Option<BoxStream> {
-        core.mux.host_side_connected(conn).ok()?;
-        let io = core.conns.get_mut(&conn)?;
-        io.host_open = true;
-        io.established = true;
-        let guest = io.pending_guest.take();
-        if let Some(w) = io.connect_waiter.take() {
-            let _ = w.send(Ok(()));
-        }
-        self.emit(HvsockEvent::Established {
-            conn: conn.0,
-            origin: "guest",
-            guest_port: io.guest_port.unwrap_or_default(),
-            host_port: io.host_port.unwrap_or_default(),
-            ok: None,
-            service: "guest stream".into(),
-        });
-        self.drain(core);
-        guest
-    }
-
-    /// The VMM's state.
-    pub fn snapshot(&self) -> HvsockSnapshot {
-        let core = self.lock();
-        let mux = core.mux.snapshot();
-        let connections = mux
-            .connections
-            .iter()
-            .map(|c| {
-                let io = core.conns.get(&c.conn);
-                ConnectionSnapshot {
-                    conn: c.conn.0,
-                    origin: origin_name(c.origin),
-                    state: state_name(c.state),
-                    guest_port: c.guest_port,
-                    host_port: c.host_port,
-                    queued_to_host: c.queued_to_host,
-                    queued_to_guest: c.queued_to_guest,
-                    bytes_to_guest: io.map_or(0, |io| io.bytes_to_guest),
-                    bytes_to_host: io.map_or(0, |io| io.bytes_to_host),
-                }
-            })
-            .collect();
-        let recent_refusals = mux
-            .recent_refusals
-            .iter()
-            .map(|r| RefusalSnapshot {
-                conn: r.conn.0,
-                origin: origin_name(r.origin),
-                kind: refusal_kind(&r.reason),
-                reason: r.reason.to_string(),
-            })
-            .collect();
-        HvsockSnapshot {
-            socket: self.config.socket.display().to_string(),
-            cid: self.config.cid,
-            flavour: self.config.flavour.to_string(),
-            paused: core.paused(),
-            ports: self
-                .config
-                .ports
-                .iter()
-                .map(|(p, s)| (*p, s.to_string()))
-                .collect(),
-            listening: mux.listening.clone(),
-            connections,
-            refused_total: mux.refused_total,
-            recent_refusals,
-            mux,
-        }
-    }
 }
 
 /// Waits until the VMM is stopping.
@@ -851,7 +505,7 @@ fn broken() -> io::Error {
     io::Error::from(io::ErrorKind::BrokenPipe)
 }
 
-fn refused_event(conn: ConnId, origin: Origin, reason: &RefuseReason) -> HvsockEvent {
+pub(super) fn refused_event(conn: ConnId, origin: Origin, reason: &RefuseReason) -> HvsockEvent {
     HvsockEvent::Refused {
         conn: conn.0,
         origin: origin_name(origin),
@@ -859,7 +513,6 @@ fn refused_event(conn: ConnId, origin: Origin, reason: &RefuseReason) -> HvsockE
         reason: reason.to_string(),
     }
 }
-
 /// The guest and host ports the muxer has for `conn`.
 fn ports_of(mux: &VsockMuxer, conn: ConnId) -> (Option<u32>, Option<u32>) {
     mux.snapshot()

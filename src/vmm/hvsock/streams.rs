@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::state::{Popped, Shared};
+use super::queues::Popped;
+use super::state::Shared;
 use crate::channel::vsock::ConnId;
 use crate::fault::{FaultKind, FaultSpec};
 use crate::io::fault_pump::{PUMP_CHUNK, PumpEnd, PumpReport, SharedPlan};
@@ -154,6 +155,9 @@ impl AsyncRead for PipeReader {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         match this.shared.poll_host_output(this.conn, buf.remaining(), cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Popped::Data(b)) => {

@@ -364,3 +364,87 @@ async fn a_socket_agent_is_started_served_and_killed_with_the_vmm() {
     assert!(gone, "the agent is killed and reaped");
     assert!(!std::path::Path::new(&socket).exists());
 }
+
+/// Raises the soft limit on open files to at least `want` (up to the hard limit); returns
+/// whether `want` is allowed.
+fn allow_open_files(want: u64) -> bool {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_none_or(|c| c >= want) {
+        return true;
+    }
+    let max = limit.maximum.unwrap_or(u64::MAX);
+    let raised = Rlimit {
+        current: Some(want.min(max)),
+        maximum: limit.maximum,
+    };
+    setrlimit(Resource::Nofile, raised).is_ok() && max >= want
+}
+
+#[tokio::test(start_paused = true)]
+async fn beyond_1023_live_connections_a_host_connection_is_accepted_and_closed() {
+    use crate::wire::hybrid::MAX_CONNECTIONS;
+    // Two descriptors per connection (ours and the VMM's), plus headroom.
+    let needed = 2 * (MAX_CONNECTIONS as u64 + 1) + 256;
+    assert!(
+        allow_open_files(needed),
+        "this test needs {needed} open files (ulimit -n)"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vmm = HvsockVmm::start(config(&dir, Flavour::Firecracker))
+        .await
+        .expect("start");
+    let mut events = vmm.subscribe();
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        held.push(
+            UnixStream::connect(vmm.socket_path())
+                .await
+                .expect("connect"),
+        );
+        next_matching(&mut events, |e| {
+            matches!(e, HvsockEvent::HostConnected { .. })
+        })
+        .await;
+    }
+    assert_eq!(vmm.snapshot().connections.len(), MAX_CONNECTIONS);
+    let mut extra = UnixStream::connect(vmm.socket_path())
+        .await
+        .expect("connect");
+    extra.write_all(b"CONNECT 52\n").await.expect("write");
+    let mut rest = Vec::new();
+    // Closed unread, so the kernel may turn the close into a reset, as under Firecracker.
+    match timeout(DEADLINE, extra.read_to_end(&mut rest))
+        .await
+        .expect("deadline")
+    {
+        Ok(_) => assert!(rest.is_empty(), "closed without a reply"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    let e = next_matching(&mut events, |e| matches!(e, HvsockEvent::Refused { .. })).await;
+    assert!(
+        matches!(
+            e,
+            HvsockEvent::Refused {
+                kind: "too_many_connections",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // One goes away: its place is free again.
+    drop(held.pop());
+    next_matching(&mut events, |e| matches!(e, HvsockEvent::Refused { .. })).await;
+    let mut again = UnixStream::connect(vmm.socket_path())
+        .await
+        .expect("connect");
+    again.write_all(b"CONNECT 52\n").await.expect("write");
+    let mut ok = [0u8; 3];
+    timeout(DEADLINE, again.read_exact(&mut ok))
+        .await
+        .expect("deadline")
+        .expect("OK");
+    assert_eq!(&ok, b"OK ");
+    drop(held);
+    vmm.stop().await;
+}
