@@ -631,3 +631,85 @@ fn usage_errors_exit_2_with_a_reason() {
         assert!(!socket.exists());
     }
 }
+
+/// Runs `guestwire call` against the VM's vsock (fcexec echo agent on port 1024).
+fn vsock_exec(socket: &Path, timeout: &str) -> std::process::Output {
+    Command::new(BIN)
+        .args(["call", "--connect"])
+        .arg(format!("hvsock:{}:1024", socket.display()))
+        .args([
+            "--protocol",
+            "fcexec",
+            "--json",
+            "--attempts",
+            "1",
+            "--timeout",
+            timeout,
+            "exec",
+            "echo",
+            "through-the-vm",
+        ])
+        .output()
+        .expect("run guestwire call")
+}
+
+#[test]
+fn a_booted_vm_serves_its_guest_on_hybrid_vsock_pause_freezes_it_and_restore_brings_it_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vsock = dir.path().join("vsock.sock");
+    let snap = dir.path().join("snap");
+    std::fs::create_dir(&snap).expect("snap dir");
+    let vmm = vmm(
+        dir.path(),
+        &["--exec", "echo", "--guest-port", "1024=fcexec"],
+    );
+    let mut c = vmm.client();
+    assert_eq!(c.put("vm.create", Some(&vm_config(dir.path()))).status, 204);
+    assert!(!vsock.exists(), "no vsock socket before boot");
+    assert_eq!(c.put("vm.boot", None).status, 204);
+    assert!(
+        vsock.exists(),
+        "boot binds the vsock socket before it answers"
+    );
+
+    let out = vsock_exec(&vsock, "5");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("call JSON");
+    assert!(out.status.success(), "{v}");
+    assert!(v.to_string().contains("through-the-vm"), "{v}");
+
+    // Paused: the request queues in the VMM and the reply never comes within the deadline.
+    assert_eq!(c.put("vm.pause", None).status, 204);
+    let out = vsock_exec(&vsock, "0.5");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("call JSON");
+    assert_eq!(v["error"]["kind"], "timed_out", "{v}");
+    // A call started while paused is answered once the VM resumes.
+    let socket = vsock.clone();
+    let waiting = std::thread::spawn(move || vsock_exec(&socket, "10"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.put("vm.resume", None).status, 204);
+    let out = waiting.join().expect("call thread");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Snapshot, tear down, restore: the socket comes back, paused, then serves again.
+    assert_eq!(c.put("vm.pause", None).status, 204);
+    let snap_url = format!(r#"{{"destination_url":"file://{}"}}"#, snap.display());
+    assert_eq!(c.put("vm.snapshot", Some(&snap_url)).status, 204);
+    assert_eq!(c.put("vm.shutdown", None).status, 204);
+    assert!(!vsock.exists(), "shutdown removes the vsock socket");
+    assert_eq!(c.put("vm.delete", None).status, 204);
+    let restore = format!(r#"{{"source_url":"file://{}"}}"#, snap.display());
+    assert_eq!(c.put("vm.restore", Some(&restore)).status, 204);
+    assert!(vsock.exists(), "restore brings the vsock socket back");
+    assert_eq!(c.put("vm.resume", None).status, 204);
+    let out = vsock_exec(&vsock, "5");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    drop(vmm);
+}

@@ -3,6 +3,7 @@
 //! (`PUT /api/v1/vm.boot → 204`) and per event (`event vsock_up cid=3 socket=/run/v.sock`) on
 //! standard output, or one JSON object each with `--json`.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ use crate::vmm::chapi::{
     ChApiHandle, ChApiHooks, ChApiServer, ChVersion, CodeMode, Event, RequestRecord, ServerConfig,
     ServerExit,
 };
+use crate::vmm::chapi_vsock::{GuestPlan, VsockBridge};
+use crate::vmm::hvsock::parse_guest_port;
 
 /// `--codes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,9 +42,24 @@ pub struct ChApiArgs {
     #[arg(long, value_enum, default_value = "real")]
     pub codes: CodesArg,
     /// A fault (repeatable). ch_shutdown_wedge: vmm.shutdown on a paused VM never answers, and
-    /// no later request does (cloud-hypervisor#816).
+    /// no later request does (cloud-hypervisor#816). Stream and frame faults (latency,
+    /// drop_frame, malformed:…, …) apply to every connection of the VM's hybrid vsock.
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
+    /// What the guest serves on its vsock ports once a VM with a `vsock` config boots:
+    /// PORT=PROTOCOL (the mock agent) or PORT=cmd:CMD (your agent; see `vmm hvsock`). Repeatable.
+    #[arg(
+        long = "guest-port",
+        value_name = "PORT=SERVICE",
+        default_value = "1024=fcexec"
+    )]
+    pub guest_ports: Vec<String>,
+    /// Seed of the vsock fault plans.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// How the mock agents behind the vsock behave.
+    #[command(flatten)]
+    pub behaviour: Box<super::guest_opts::GuestBehaviourArgs>,
     /// The largest request body, in bytes; larger ones get 413 unread.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_body: u64,
@@ -89,8 +107,10 @@ impl ChApiHooks for Printer {
     }
 }
 
-fn shutdown_wedge(faults: &[String]) -> Result<bool, CliError> {
+/// Splits `--fault`s into the API's wedge and the vsock's stream faults.
+fn split_faults(faults: &[String]) -> Result<(bool, Vec<FaultSpec>), CliError> {
     let mut wedge = false;
+    let mut stream = Vec::new();
     for text in faults {
         let spec: FaultSpec = text
             .parse()
@@ -105,15 +125,17 @@ fn shutdown_wedge(faults: &[String]) -> Result<bool, CliError> {
                      at the first vmm.shutdown on a paused VM"
                 )));
             }
-            other => {
+            ref other if other.is_setup_fault() => {
                 return Err(CliError::Usage(format!(
-                    "--fault {}: not a fault of the ch-api; it takes ch_shutdown_wedge",
+                    "--fault {}: not a fault of the ch-api: it takes ch_shutdown_wedge and \
+                     stream or frame faults for the VM's vsock",
                     other.name()
                 )));
             }
+            _ => stream.push(spec),
         }
     }
-    Ok(wedge)
+    Ok((wedge, stream))
 }
 
 /// Runs `guestwire vmm ch-api`.
@@ -128,12 +150,26 @@ pub fn run(args: ChApiArgs) -> Result<Outcome, CliError> {
         CodesArg::Real => CodeMode::Real,
         CodesArg::Spec => CodeMode::Spec,
     };
-    config.api.shutdown_wedge = shutdown_wedge(&args.faults)?;
+    let (wedge, stream_faults) = split_faults(&args.faults)?;
+    config.api.shutdown_wedge = wedge;
     config.max_body = args.max_body;
-    let hooks = Arc::new(Printer { json: args.json });
+    let mut ports = BTreeMap::new();
+    for spec in &args.guest_ports {
+        let (port, service) =
+            parse_guest_port(spec).map_err(|e| CliError::Usage(format!("--guest-port: {e}")))?;
+        ports.insert(port, service);
+    }
+    let plan = GuestPlan {
+        ports,
+        guest: Arc::new(args.behaviour.to_config()?),
+        faults: stream_faults,
+        seed: args.seed,
+    };
+    let printer: Arc<dyn ChApiHooks> = Arc::new(Printer { json: args.json });
+    let hooks = Arc::new(VsockBridge::new(plan, printer));
     let runtime = super::runtime()?;
     runtime.block_on(async move {
-        let mut handle = ChApiServer::start(config.clone(), hooks)
+        let mut handle = ChApiServer::start(config.clone(), hooks.clone())
             .await
             .map_err(|e| CliError::Usage(format!("cannot serve the API: {e}")))?;
         eprintln!(
@@ -146,7 +182,9 @@ pub fn run(args: ChApiArgs) -> Result<Outcome, CliError> {
             },
             args.api_socket.display()
         );
-        serve(&mut handle).await
+        let outcome = serve(&mut handle).await;
+        hooks.stop().await;
+        outcome
     })
 }
 

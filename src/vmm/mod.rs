@@ -5,8 +5,10 @@
 //!
 //! - [`serial`]: a QEMU virtio-serial port behind a host Unix socket (`guestwire vmm serial`);
 //! - [`hvsock`]: a hybrid-vsock muxer (`guestwire vmm hvsock`);
-//! - [`chapi`]: the Cloud Hypervisor REST API (`guestwire vmm ch-api`).
+//! - [`chapi`]: the Cloud Hypervisor REST API (`guestwire vmm ch-api`), and [`chapi_vsock`],
+//!   which gives a booted VM with a `vsock` config its hybrid-vsock socket and mock guest.
 
 pub mod chapi;
+pub mod chapi_vsock;
 pub mod hvsock;
 pub mod serial;
