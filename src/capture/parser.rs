@@ -388,7 +388,7 @@ impl CaptureParser {
             reason: reason.into(),
             bytes: HexPreview::of(&buf[..12]),
         };
-        if total % 4 != 0 || total < 12 {
+        if !total.is_multiple_of(4) || total < 12 {
             let err = bad(
                 &format!("block length {total} is not a multiple of 4 of at least 12"),
                 buf,
