@@ -324,16 +324,17 @@ impl CaptureParser {
         let offset = self.offset;
         self.index += 1;
         self.offset += total as u64;
-        let head = HexPreview::of(&buf[..H]);
-        let data = buf.split_to(total).freeze().slice(H..);
         let limit = if nanos { 1_000_000_000 } else { 1_000_000 };
         if frac >= limit {
+            let bytes = HexPreview::of(&buf[..H]);
+            buf.advance(total);
             return Some(Step::Yield(Err(CaptureError::BadRecord {
                 offset,
                 reason: format!("fractional second {frac} is not below {limit}"),
-                bytes: head,
+                bytes,
             })));
         }
+        let data = buf.split_to(total).freeze().slice(H..);
         let time_ns = sec * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
         Some(Step::Yield(self.record(offset, time_ns, orig, data, H)))
     }

@@ -115,3 +115,110 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::capture::error::CaptureError;
+    use crate::capture::writer::{CaptureFormat, Event, RecordEncoder};
+    use crate::capture::{Flow, Side};
+    use crate::wire::Direction;
+
+    /// A file another writer appends to: reads return what has been appended so far.
+    struct Growing {
+        data: Arc<Mutex<Vec<u8>>>,
+        pos: usize,
+    }
+
+    impl Read for Growing {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let data = self.data.lock().expect("lock");
+            let n = out.len().min(data.len() - self.pos);
+            out[..n].copy_from_slice(&data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    fn capture(payloads: usize) -> Vec<u8> {
+        let mut enc = RecordEncoder::new(CaptureFormat::Pcap);
+        let mut out = Vec::new();
+        enc.file_header(&mut out).expect("header");
+        let f = Flow::serial(1, 3);
+        enc.event(&mut out, 1, &f, Event::Connect { by: Side::Host })
+            .expect("e");
+        for i in 0..payloads {
+            let data = vec![i as u8; 100 + i];
+            let e = Event::Payload {
+                direction: Direction::ToGuest,
+                data: &data,
+            };
+            enc.event(&mut out, 2 + i as u64, &f, e).expect("e");
+        }
+        out
+    }
+
+    #[test]
+    fn following_waits_out_partial_records_without_errors() {
+        let whole = capture(5);
+        let data = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = CaptureReader::new(Growing {
+            data: data.clone(),
+            pos: 0,
+        });
+        // The file grows 37 bytes per wait: every record is met half written at least once.
+        let mut pieces = whole.chunks(37).map(<[u8]>::to_vec).collect::<Vec<_>>();
+        pieces.reverse();
+        let mut waits = 0;
+        let mut wait = || {
+            waits += 1;
+            match pieces.pop() {
+                Some(p) => {
+                    data.lock().expect("lock").extend(p);
+                    true
+                }
+                None => false,
+            }
+        };
+        let mut got = Vec::new();
+        while let Some(item) = reader.next_following(&mut wait) {
+            got.push(item.expect("no error while following"));
+        }
+        assert_eq!(got.len(), 6);
+        assert_eq!(got[5].vsock.payload.len(), 104);
+        assert!(waits > whole.len() / 37, "{waits}");
+        // Stopped with half a record written: not an error either.
+        let mut cut = capture(2);
+        cut.truncate(cut.len() - 10);
+        let mut reader = CaptureReader::new(&cut[..]);
+        let mut n = 0;
+        while let Some(item) = reader.next_following(&mut || false) {
+            item.expect("no error");
+            n += 1;
+        }
+        assert_eq!(n, 2);
+        // Read to the end without following, the same file ends in a truncated record.
+        let mut reader = CaptureReader::new(&cut[..]);
+        let mut last = None;
+        while let Some(item) = reader.next_record() {
+            last = Some(item);
+        }
+        assert!(matches!(
+            last,
+            Some(Err(ReadError::Capture(CaptureError::Truncated { .. })))
+        ));
+    }
+
+    #[test]
+    fn memory_is_bounded_by_a_record_and_a_chunk() {
+        let whole = capture(300);
+        let mut reader = CaptureReader::new(&whole[..]);
+        while let Some(item) = reader.next_record() {
+            item.expect("record");
+            assert!(reader.buf.capacity() <= 2 * READ_CHUNK + 1024);
+        }
+        assert_eq!(reader.parser().records(), 301);
+    }
+}

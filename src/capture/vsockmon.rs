@@ -431,12 +431,12 @@ impl Parsed {
 /// Splits a record's link-layer bytes (`data`, found at file offset `offset`) into header,
 /// transport header and payload. Never copies the payload.
 pub fn parse(data: &Bytes, offset: u64) -> Result<Parsed, VsockmonError> {
-    let head = HexPreview::of(&data[..data.len().min(HEADER_LEN)]);
+    let head = || HexPreview::of(&data[..data.len().min(HEADER_LEN)]);
     if data.len() < HEADER_LEN {
         return Err(VsockmonError::Short {
             offset,
             len: data.len(),
-            bytes: head,
+            bytes: head(),
         });
     }
     let h = &data[..HEADER_LEN];
@@ -446,13 +446,13 @@ pub fn parse(data: &Bytes, offset: u64) -> Result<Parsed, VsockmonError> {
     let op = Op::from_u16(op_raw).ok_or_else(|| VsockmonError::UnknownOp {
         offset,
         op: op_raw,
-        bytes: head.clone(),
+        bytes: head(),
     })?;
     let transport =
         Transport::from_u16(transport_raw).ok_or_else(|| VsockmonError::UnknownTransport {
             offset,
             transport: transport_raw,
-            bytes: head.clone(),
+            bytes: head(),
         })?;
     let available = data.len() - HEADER_LEN;
     if usize::from(len) > available {
@@ -460,7 +460,7 @@ pub fn parse(data: &Bytes, offset: u64) -> Result<Parsed, VsockmonError> {
             offset,
             len,
             available,
-            bytes: head,
+            bytes: head(),
         });
     }
     let payload_start = HEADER_LEN + usize::from(len);

@@ -185,74 +185,79 @@ impl<W: Write> Printer<W> {
             }
             return writeln!(self.out, "{v}");
         }
-        let conn = if item.conn == 0 {
-            "-".to_string()
+        let secs = rel / 1_000_000_000;
+        let micros = (rel % 1_000_000_000) / 1000;
+        let out = &mut self.out;
+        write!(out, "{secs:>4}.{micros:06}  ")?;
+        if item.conn == 0 {
+            write!(out, "{:<4} ", "-")?;
         } else {
-            format!("#{}", item.conn)
-        };
-        let (mark, rest) = match &item.kind {
-            ItemKind::Opened { host, guest, by } => (
-                "⇄",
-                match by {
-                    Some(side) => format!(
-                        "open host {host} ↔ guest {guest} ({} connected)",
-                        side.name()
-                    ),
-                    None => format!(
-                        "open host {host} ↔ guest {guest} (no connect record: the capture began mid-connection)"
-                    ),
-                },
+            let conn = item.conn;
+            let width = 2usize.saturating_sub(conn.checked_ilog10().unwrap_or(0) as usize);
+            write!(out, "#{conn}{:width$} ", "")?;
+        }
+        match &item.kind {
+            ItemKind::Frame { direction, frame } => writeln!(
+                out,
+                "{}  {:<26} {:>8}  {}",
+                direction.arrow(),
+                frame.type_name,
+                frame.len,
+                frame.summary
             ),
+            ItemKind::Opened { host, guest, by } => match by {
+                Some(side) => writeln!(
+                    out,
+                    "⇄  open host {host} ↔ guest {guest} ({} connected)",
+                    side.name()
+                ),
+                None => writeln!(
+                    out,
+                    "⇄  open host {host} ↔ guest {guest} (no connect record: the capture began \
+                     mid-connection)"
+                ),
+            },
             ItemKind::Protocol {
                 protocol,
                 handshake,
                 reason,
-            } => (
-                "·",
-                format!(
-                    "protocol {protocol}{}: {reason}",
-                    if *handshake {
-                        " after a handshake line"
-                    } else {
-                        ""
-                    }
-                ),
+            } => writeln!(
+                out,
+                "·  protocol {protocol}{}: {reason}",
+                if *handshake {
+                    " after a handshake line"
+                } else {
+                    ""
+                }
             ),
-            ItemKind::Frame { direction, frame } => (
+            ItemKind::Error { direction, error } => writeln!(
+                out,
+                "{}  ERROR {:<20} {error}",
                 direction.arrow(),
-                format!(
-                    "{:<26} {:>8}  {}",
-                    frame.type_name, frame.len, frame.summary
-                ),
+                error.kind()
             ),
-            ItemKind::Error { direction, error } => (
-                direction.arrow(),
-                format!("ERROR {:<20} {error}", error.kind()),
+            ItemKind::Snapped { direction, missing } => writeln!(
+                out,
+                "{}  ERROR snapped              the snaplen cut {missing} bytes: the stream \
+                 misses them",
+                direction.arrow()
             ),
-            ItemKind::Snapped { direction, missing } => (
-                direction.arrow(),
-                format!(
-                    "ERROR snapped               the snaplen cut {missing} bytes: the stream misses them"
-                ),
+            ItemKind::AfterClose { direction, bytes } => writeln!(
+                out,
+                "{}  ERROR after_close          {bytes} bytes after their sender disconnected \
+                 (not decoded)",
+                direction.arrow()
             ),
-            ItemKind::AfterClose { direction, bytes } => (
-                direction.arrow(),
-                format!(
-                    "ERROR after_close           {bytes} bytes after their sender disconnected (not decoded)"
-                ),
+            ItemKind::Closed { by, reset } => writeln!(
+                out,
+                "✕  {} {}",
+                by.name(),
+                if *reset { "reset" } else { "closed" }
             ),
-            ItemKind::Closed { by, reset } => (
-                "✕",
-                format!("{} {}", by.name(), if *reset { "reset" } else { "closed" }),
-            ),
-            ItemKind::Ended { reason } => ("✕", format!("end ({})", reason.name())),
-            ItemKind::BadRecord { error } => ("!", format!("ERROR {:<20} {error}", error.kind())),
-        };
-        writeln!(
-            self.out,
-            "{:>4}.{:06}  {conn:<4} {mark}  {rest}",
-            rel / 1_000_000_000,
-            (rel % 1_000_000_000) / 1000
-        )
+            ItemKind::Ended { reason } => writeln!(out, "✕  end ({})", reason.name()),
+            ItemKind::BadRecord { error } => {
+                writeln!(out, "!  ERROR {:<20} {error}", error.kind())
+            }
+        }
     }
 }
