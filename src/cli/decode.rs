@@ -21,7 +21,8 @@ use crate::wire::{DecodedFrame, Direction, WireError};
 /// Arguments of `guestwire decode`.
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
-    /// The stream to decode; `-` (the default) reads standard input.
+    /// The stream to decode, or a pcap/pcapng capture (recognised by its magic number); `-` (the
+    /// default) reads standard input.
     #[arg(default_value = "-")]
     pub input: String,
     /// quantix, quantix-legacy, fcexec, volant, qga, ch-api, raw, lp:WIDTH:ENDIAN[:MAX][:magic=HEX],
