@@ -7,6 +7,12 @@ for pkg in "$@"; do
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
+  for pkg in "${need_apt[@]}"; do
+    if [ "$pkg" = tshark ]; then
+      # wireshark-common asks whether non-root users may capture; answer no, without a prompt.
+      echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+    fi
+  done
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi

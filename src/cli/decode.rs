@@ -1,5 +1,7 @@
 //! `guestwire decode`: read a raw byte stream (a file or standard input) and print one line per
-//! frame — offset, length, message type and key fields — or one JSON object per line.
+//! frame — offset, length, message type and key fields — or one JSON object per line. A pcap or
+//! pcapng capture (recognised by its magic number) is decoded per connection instead, by
+//! [`decode_capture`](super::decode_capture).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -9,6 +11,7 @@ use bytes::BytesMut;
 use clap::{Args, ValueEnum};
 
 use super::{CliError, Outcome};
+use crate::capture::sniff_format;
 use crate::wire::detect::{DETECT_WINDOW, detect};
 use crate::wire::frame::parse_size;
 use crate::wire::protocol::Protocol;
@@ -18,7 +21,8 @@ use crate::wire::{DecodedFrame, Direction, WireError};
 /// Arguments of `guestwire decode`.
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
-    /// The stream to decode; `-` (the default) reads standard input.
+    /// The stream to decode, or a pcap/pcapng capture (recognised by its magic number); `-` (the
+    /// default) reads standard input.
     #[arg(default_value = "-")]
     pub input: String,
     /// quantix, quantix-legacy, fcexec, volant, qga, ch-api, raw, lp:WIDTH:ENDIAN[:MAX][:magic=HEX],
@@ -36,8 +40,13 @@ pub struct DecodeArgs {
     #[arg(long, value_parser = parse_size_arg)]
     pub max_frame: Option<u64>,
     /// One JSON object per line: offset, len, type, message; errors as error, offset, hex.
+    /// For a capture: one object per frame and connection event, then a summary object.
     #[arg(long)]
     pub json: bool,
+    /// Keep reading a capture that is still being written, until interrupted (Ctrl-C or
+    /// SIGTERM), then print the summary. Captures (pcap/pcapng) only.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 /// `--direction` values.
@@ -66,7 +75,7 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
 }
 
 /// Read size per call: bounds what is buffered beyond one frame.
-const READ_CHUNK: usize = 64 * 1024;
+pub(super) const READ_CHUNK: usize = 64 * 1024;
 
 /// Counts for the closing summary.
 #[derive(Debug, Default)]
@@ -88,13 +97,42 @@ pub fn run(args: DecodeArgs) -> Result<Outcome, CliError> {
             source,
         })?)
     };
-    let auto = args.protocol == "auto";
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut eof = false;
     let read_err = |source| CliError::Io {
         path: args.input.clone(),
         source,
     };
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut eof = false;
+    if args.follow && args.input == "-" {
+        return Err(CliError::Usage(
+            "--follow reads a capture file that is still being written; give its path".into(),
+        ));
+    }
+    if args.follow {
+        // The capture may not have its header yet: wait for the magic number.
+        let stop = super::decode_capture::stop_on_signals();
+        while buf.len() < 4 {
+            if read_some(&mut input, &mut buf).map_err(read_err)?
+                && !super::decode_capture::wait_for_more(&stop)
+            {
+                return Ok(Outcome::Ok);
+            }
+        }
+        if sniff_format(&buf).is_none() {
+            return Err(CliError::Usage(format!(
+                "{}: --follow reads pcap or pcapng captures, and this is not one",
+                args.input
+            )));
+        }
+        return super::decode_capture::run(&args, input, buf.to_vec(), Some(stop));
+    }
+    while buf.len() < 4 && !eof {
+        eof = read_some(&mut input, &mut buf).map_err(read_err)?;
+    }
+    if sniff_format(&buf).is_some() {
+        return super::decode_capture::run(&args, input, buf.to_vec(), None);
+    }
+    let auto = args.protocol == "auto";
 
     let (protocol, handshake) = if auto {
         while buf.len() < DETECT_WINDOW && !eof {
@@ -165,7 +203,7 @@ pub fn run(args: DecodeArgs) -> Result<Outcome, CliError> {
 }
 
 /// Reads one chunk into `buf`; true at end of stream.
-fn read_some(input: &mut dyn Read, buf: &mut BytesMut) -> io::Result<bool> {
+pub(super) fn read_some(input: &mut dyn Read, buf: &mut BytesMut) -> io::Result<bool> {
     let mut chunk = [0u8; READ_CHUNK];
     loop {
         match input.read(&mut chunk) {

@@ -4,6 +4,7 @@
 
 pub mod call;
 pub mod decode;
+pub mod decode_capture;
 pub mod guest;
 pub mod guest_opts;
 pub mod tap;
@@ -28,7 +29,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Decode a raw byte stream into frames, one line per frame.
+    /// Decode a raw byte stream or a pcap/pcapng capture into frames, one line per frame.
     Decode(decode::DecodeArgs),
     /// Run a mock guest agent on an endpoint.
     Guest(guest::GuestArgs),

@@ -1,0 +1,471 @@
+//! The closing summary of a decoded capture: frames per type, bytes per direction, errors,
+//! request → reply latency (p50/p99), unanswered requests, closes and resets. Pure: fed the
+//! [`CaptureItem`]s in order.
+//!
+//! Requests and replies are paired per connection by the codecs' correlation ids
+//! ([`DecodedFrame::correlation_id`](crate::wire::DecodedFrame), e.g. quantix `message_id`, qga
+//! `id`): a frame towards the guest with an id is a request, a frame towards the host with the
+//! same id its reply, and a frame towards the host whose id matches no request is unsolicited (an
+//! event). Frames without ids are paired in order (the first unanswered request gets the next
+//! reply), except those that are never requests or replies: fcexec `log` lines, qga delimiters,
+//! raw data, and the qga commands that have no reply on success (`guest-shutdown`,
+//! `guest-suspend-*`). Latency is from the record that completed the request to the record that
+//! completed its reply.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Write as _;
+
+use super::item::{CaptureItem, ConnId, ItemKind};
+use crate::wire::{DecodedFrame, Direction};
+
+/// How many unanswered requests the summary lists (all are counted).
+pub const UNANSWERED_LISTED: usize = 20;
+
+/// The most requests awaiting a reply at once; beyond it the oldest count as unanswered.
+pub const MAX_OUTSTANDING: usize = 100_000;
+
+/// Frame types that are neither requests nor replies.
+const NOT_PAIRED: &[&str] = &[
+    "log",
+    "delimiter",
+    "data",
+    "guest-shutdown",
+    "guest-suspend-disk",
+    "guest-suspend-ram",
+    "guest-suspend-hybrid",
+];
+
+/// A request still waiting for its reply.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Outstanding {
+    /// Its connection.
+    pub conn: ConnId,
+    /// Its type.
+    pub r#type: String,
+    /// Its correlation id, if it has one.
+    pub id: Option<String>,
+    /// When it was complete.
+    pub time_ns: u64,
+}
+
+/// The summary being accumulated.
+#[derive(Debug, Default)]
+pub struct Summary {
+    connections: u64,
+    protocols: BTreeMap<String, u64>,
+    frames: u64,
+    frames_by_type: BTreeMap<String, u64>,
+    frame_bytes: [u64; 2],
+    errors: u64,
+    errors_by_kind: BTreeMap<String, u64>,
+    bad_records: u64,
+    snapped: u64,
+    after_close: u64,
+    closes: u64,
+    resets: u64,
+    ended: BTreeMap<String, u64>,
+    by_id: HashMap<(ConnId, String), Outstanding>,
+    in_order: HashMap<ConnId, VecDeque<Outstanding>>,
+    outstanding: usize,
+    latencies: Vec<u64>,
+    unsolicited: u64,
+    unanswered: u64,
+    unanswered_listed: Vec<Outstanding>,
+}
+
+/// Latency percentiles, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Latency {
+    /// Request/reply pairs.
+    pub count: u64,
+    /// Median (nearest rank).
+    pub p50: u64,
+    /// 99th percentile (nearest rank).
+    pub p99: u64,
+    /// The slowest.
+    pub max: u64,
+}
+
+fn dir_idx(d: Direction) -> usize {
+    match d {
+        Direction::ToGuest => 0,
+        Direction::ToHost => 1,
+    }
+}
+
+/// The nearest-rank `p`th percentile of sorted `v` (non-empty).
+fn percentile(v: &[u64], p: u64) -> u64 {
+    let n = v.len() as u64;
+    let rank = (p * n).div_ceil(100).max(1);
+    v[(rank - 1) as usize]
+}
+
+impl Summary {
+    /// An empty summary.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn give_up(&mut self, o: Outstanding) {
+        self.unanswered += 1;
+        if self.unanswered_listed.len() < UNANSWERED_LISTED {
+            self.unanswered_listed.push(o);
+        }
+    }
+
+    /// Takes one item.
+    pub fn observe(&mut self, item: &CaptureItem) {
+        match &item.kind {
+            ItemKind::Opened { .. } => self.connections += 1,
+            ItemKind::Protocol { protocol, .. } => {
+                *self.protocols.entry(protocol.to_string()).or_default() += 1;
+            }
+            ItemKind::Frame { direction, frame } => {
+                self.frames += 1;
+                *self
+                    .frames_by_type
+                    .entry(frame.type_name.clone())
+                    .or_default() += 1;
+                self.frame_bytes[dir_idx(*direction)] += frame.len;
+                self.pair(item.conn, item.time_ns, *direction, frame);
+            }
+            ItemKind::Error { error, .. } => {
+                self.errors += 1;
+                *self
+                    .errors_by_kind
+                    .entry(error.kind().to_string())
+                    .or_default() += 1;
+            }
+            ItemKind::BadRecord { error } => {
+                self.bad_records += 1;
+                *self
+                    .errors_by_kind
+                    .entry(error.kind().to_string())
+                    .or_default() += 1;
+            }
+            ItemKind::Snapped { .. } => self.snapped += 1,
+            ItemKind::AfterClose { .. } => self.after_close += 1,
+            ItemKind::Closed { reset: true, .. } => self.resets += 1,
+            ItemKind::Closed { reset: false, .. } => self.closes += 1,
+            ItemKind::Ended { reason } => {
+                *self.ended.entry(reason.name().to_string()).or_default() += 1;
+                self.conn_ended(item.conn);
+            }
+        }
+    }
+
+    fn conn_ended(&mut self, conn: ConnId) {
+        let mut left: Vec<Outstanding> = self.in_order.remove(&conn).unwrap_or_default().into();
+        let keys: Vec<(ConnId, String)> =
+            self.by_id.keys().filter(|k| k.0 == conn).cloned().collect();
+        for k in keys {
+            if let Some(o) = self.by_id.remove(&k) {
+                left.push(o);
+            }
+        }
+        left.sort_by_key(|o| o.time_ns);
+        self.outstanding -= left.len().min(self.outstanding);
+        for o in left {
+            self.give_up(o);
+        }
+    }
+
+    fn pair(&mut self, conn: ConnId, time: u64, direction: Direction, frame: &DecodedFrame) {
+        if NOT_PAIRED.contains(&frame.type_name.as_str()) {
+            return;
+        }
+        match direction {
+            Direction::ToGuest => {
+                let o = Outstanding {
+                    conn,
+                    r#type: frame.type_name.clone(),
+                    id: frame.correlation_id.clone(),
+                    time_ns: time,
+                };
+                if self.outstanding >= MAX_OUTSTANDING {
+                    self.give_up(o);
+                    return;
+                }
+                self.outstanding += 1;
+                match &frame.correlation_id {
+                    Some(id) => {
+                        if let Some(old) = self.by_id.insert((conn, id.clone()), o) {
+                            self.outstanding -= 1;
+                            self.give_up(old);
+                        }
+                    }
+                    None => self.in_order.entry(conn).or_default().push_back(o),
+                }
+            }
+            Direction::ToHost => {
+                let request = match &frame.correlation_id {
+                    Some(id) => self.by_id.remove(&(conn, id.clone())),
+                    None => self.in_order.get_mut(&conn).and_then(VecDeque::pop_front),
+                };
+                match request {
+                    Some(r) => {
+                        self.outstanding -= 1;
+                        self.latencies.push(time.saturating_sub(r.time_ns));
+                    }
+                    None => self.unsolicited += 1,
+                }
+            }
+        }
+    }
+
+    /// Frames decoded.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Wire errors plus bad records (what makes `guestwire decode` exit 1).
+    pub fn errors(&self) -> u64 {
+        self.errors + self.bad_records + self.snapped + self.after_close
+    }
+
+    /// Frames per type.
+    pub fn frames_by_type(&self) -> &BTreeMap<String, u64> {
+        &self.frames_by_type
+    }
+
+    /// Resets seen.
+    pub fn resets(&self) -> u64 {
+        self.resets
+    }
+
+    /// Request → reply latency so far (`None` without a pair).
+    pub fn latency(&self) -> Option<Latency> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        let mut v = self.latencies.clone();
+        v.sort_unstable();
+        Some(Latency {
+            count: v.len() as u64,
+            p50: percentile(&v, 50),
+            p99: percentile(&v, 99),
+            max: v[v.len() - 1],
+        })
+    }
+
+    /// Requests without a reply: those of ended connections, plus (all counted as unanswered
+    /// here) those still waiting. Returns the count and the first [`UNANSWERED_LISTED`].
+    pub fn unanswered(&self) -> (u64, Vec<Outstanding>) {
+        let mut listed = self.unanswered_listed.clone();
+        let mut waiting: Vec<&Outstanding> = self
+            .by_id
+            .values()
+            .chain(self.in_order.values().flatten())
+            .collect();
+        waiting.sort_by_key(|o| (o.time_ns, o.conn));
+        for o in waiting
+            .iter()
+            .take(UNANSWERED_LISTED.saturating_sub(listed.len()))
+        {
+            listed.push((*o).clone());
+        }
+        (self.unanswered + waiting.len() as u64, listed)
+    }
+
+    /// The summary as one JSON object (under `summary`), with the stream byte counts the
+    /// reassembler measured (`bytes`: towards the guest, towards the host).
+    pub fn to_json(&self, bytes: [u64; 2], records: u64) -> serde_json::Value {
+        let (unanswered, listed) = self.unanswered();
+        serde_json::json!({ "summary": {
+            "records": records,
+            "connections": self.connections,
+            "protocols": self.protocols,
+            "frames": self.frames,
+            "frames_by_type": self.frames_by_type,
+            "bytes": { "to_guest": bytes[0], "to_host": bytes[1] },
+            "frame_bytes": { "to_guest": self.frame_bytes[0], "to_host": self.frame_bytes[1] },
+            "errors": self.errors,
+            "bad_records": self.bad_records,
+            "snapped_records": self.snapped,
+            "bytes_after_close": self.after_close,
+            "errors_by_kind": self.errors_by_kind,
+            "latency_ns": self.latency(),
+            "unanswered": unanswered,
+            "unanswered_requests": listed,
+            "unsolicited": self.unsolicited,
+            "closes": self.closes,
+            "resets": self.resets,
+            "ended": self.ended,
+        }})
+    }
+
+    /// The summary as text lines.
+    pub fn to_text(&self, bytes: [u64; 2], records: u64) -> String {
+        let mut s = String::new();
+        let join = |m: &BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            s,
+            "summary: {records} records, {} connections ({}), {} frames, {} errors",
+            self.connections,
+            join(&self.protocols),
+            self.frames,
+            self.errors()
+        );
+        let _ = writeln!(s, "  frames: {}", join(&self.frames_by_type));
+        let _ = writeln!(s, "  bytes: {} to guest, {} to host", bytes[0], bytes[1]);
+        if !self.errors_by_kind.is_empty() {
+            let _ = writeln!(s, "  errors: {}", join(&self.errors_by_kind));
+        }
+        match self.latency() {
+            Some(l) => {
+                let _ = writeln!(
+                    s,
+                    "  request→reply: {} pairs, p50 {}, p99 {}, max {}",
+                    l.count,
+                    human_ns(l.p50),
+                    human_ns(l.p99),
+                    human_ns(l.max)
+                );
+            }
+            None => {
+                let _ = writeln!(s, "  request→reply: no pairs");
+            }
+        }
+        let (unanswered, listed) = self.unanswered();
+        let _ = writeln!(
+            s,
+            "  unanswered requests: {unanswered}; unsolicited frames from the guest: {}",
+            self.unsolicited
+        );
+        for o in &listed {
+            let _ = writeln!(
+                s,
+                "    #{} {}{}",
+                o.conn,
+                o.r#type,
+                o.id.as_deref()
+                    .map(|i| format!(" id={i}"))
+                    .unwrap_or_default()
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  closes: {}, resets: {}; connections ended: {}",
+            self.closes,
+            self.resets,
+            join(&self.ended)
+        );
+        s
+    }
+}
+
+/// `1.234 ms`-style durations.
+pub fn human_ns(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..1_000_000 => format!("{:.1} µs", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.3} ms", ns as f64 / 1e6),
+        _ => format!("{:.3} s", ns as f64 / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(t: &str, id: Option<&str>) -> DecodedFrame {
+        DecodedFrame {
+            offset: 0,
+            len: 10,
+            type_name: t.into(),
+            summary: String::new(),
+            message: serde_json::Value::Null,
+            correlation_id: id.map(str::to_string),
+        }
+    }
+
+    fn item(conn: ConnId, time_ns: u64, direction: Direction, f: DecodedFrame) -> CaptureItem {
+        CaptureItem {
+            time_ns,
+            conn,
+            kind: ItemKind::Frame {
+                direction,
+                frame: f,
+            },
+        }
+    }
+
+    #[test]
+    fn ids_pair_requests_with_replies_and_events_stay_unsolicited() {
+        let mut s = Summary::new();
+        s.observe(&item(1, 100, Direction::ToGuest, frame("ping", Some("1"))));
+        s.observe(&item(
+            1,
+            150,
+            Direction::ToHost,
+            frame("telemetry", Some("t")),
+        ));
+        s.observe(&item(
+            1,
+            200,
+            Direction::ToGuest,
+            frame("execute", Some("2")),
+        ));
+        s.observe(&item(1, 300, Direction::ToHost, frame("pong", Some("1"))));
+        s.observe(&item(
+            1,
+            1200,
+            Direction::ToHost,
+            frame("execute_response", Some("2")),
+        ));
+        s.observe(&item(
+            1,
+            1300,
+            Direction::ToGuest,
+            frame("shutdown", Some("3")),
+        ));
+        let l = s.latency().expect("pairs");
+        assert_eq!((l.count, l.p50, l.p99, l.max), (2, 200, 1000, 1000));
+        assert_eq!(s.unsolicited, 1);
+        let (n, listed) = s.unanswered();
+        assert_eq!(n, 1);
+        assert_eq!(listed[0].r#type, "shutdown");
+    }
+
+    #[test]
+    fn frames_without_ids_pair_in_order_skipping_logs() {
+        let mut s = Summary::new();
+        s.observe(&item(2, 0, Direction::ToGuest, frame("request", None)));
+        s.observe(&item(2, 5, Direction::ToHost, frame("log", None)));
+        s.observe(&item(2, 9, Direction::ToHost, frame("result", None)));
+        assert_eq!(s.latency().map(|l| l.p50), Some(9));
+        assert_eq!(s.unanswered().0, 0);
+    }
+
+    #[test]
+    fn an_ended_connection_makes_its_requests_unanswered() {
+        let mut s = Summary::new();
+        s.observe(&item(3, 0, Direction::ToGuest, frame("request", None)));
+        s.observe(&CaptureItem {
+            time_ns: 10,
+            conn: 3,
+            kind: ItemKind::Ended {
+                reason: super::super::item::EndReason::Reset,
+            },
+        });
+        assert_eq!(s.unanswered().0, 1);
+        assert_eq!(s.outstanding, 0);
+        let text = s.to_text([1, 2], 3);
+        assert!(text.contains("unanswered requests: 1"), "{text}");
+        let v = s.to_json([1, 2], 3);
+        assert_eq!(v["summary"]["unanswered"], 1);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), 50);
+        assert_eq!(percentile(&v, 99), 99);
+        assert_eq!(percentile(&[7], 99), 7);
+    }
+}
