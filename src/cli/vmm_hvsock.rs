@@ -141,19 +141,6 @@ async fn serve(
     let guest_cfg = cfg.guest.clone();
     let vmm = HvsockVmm::start(cfg).await.map_err(usage)?;
     let mut events = vmm.subscribe();
-    let c = vmm.config();
-    let ports: Vec<String> = c.ports.iter().map(|(p, s)| format!("{p}={s}")).collect();
-    eprintln!(
-        "guestwire: mock {} hybrid-vsock VMM (cid {}) on {}; guest ports: {}",
-        c.flavour,
-        c.cid,
-        c.socket.display(),
-        if ports.is_empty() {
-            "none".to_string()
-        } else {
-            ports.join(", ")
-        }
-    );
     let mut agents = tokio::task::JoinSet::new();
     for (port, protocol) in connects {
         // Refusals are reported as events.

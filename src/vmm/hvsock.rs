@@ -20,8 +20,30 @@
 //! - **Pause:** [`HvsockVmm::pause`] freezes every connection both ways (bytes queue in the
 //!   muxer, bounded by its buffers); [`HvsockVmm::resume`] releases them in order.
 //!
-//! Submodules: `config` (configuration, errors), `events` (events, snapshot), `core` (the muxer
-//! and queues under one lock), `streams` (the async streams over it), `host_conn`, `guest_side`.
+//! ```no_run
+//! # async fn demo() -> Result<(), guestwire::vmm::hvsock::HvsockError> {
+//! use guestwire::vmm::hvsock::{GuestService, HvsockConfig, HvsockVmm};
+//! use guestwire::wire::hybrid::Flavour;
+//! use guestwire::wire::protocol::Protocol;
+//!
+//! let mut cfg = HvsockConfig::new("/run/vm/vsock.sock")
+//!     .with_port(1024, GuestService::Mock(Protocol::Fcexec));
+//! cfg.flavour = Flavour::CloudHypervisor;
+//! cfg.faults.push("latency:latency=50ms".parse().expect("a fault spec"));
+//! let vmm = HvsockVmm::start(cfg).await?;
+//! let mut events = vmm.subscribe();
+//! vmm.pause(); // vm.pause: frames queue, nothing moves
+//! vmm.resume();
+//! println!("{}", vmm.snapshot().to_json());
+//! # let _ = events.try_recv();
+//! vmm.stop().await; // connections end, agents reaped, socket removed
+//! # Ok(()) }
+//! ```
+//!
+//! Submodules: `config` (configuration, errors), `events` (events, snapshot), `queues` (a
+//! connection's queues), `state` (the muxer and queues under one lock, and the events carried
+//! out), `control` (pause, guest-initiated connections, snapshot), `streams` (the async streams
+//! over the core), `host_conn` (the host side), `guest_side` (the guest side and agents).
 
 mod config;
 mod control;
@@ -102,6 +124,13 @@ impl HvsockVmm {
             })?;
         let (tx, rx) = broadcast::channel(EVENT_CAPACITY);
         let shared = Shared::new(config, fault_protocol, services, tx);
+        let c = &shared.config;
+        shared.emit(HvsockEvent::Listening {
+            socket: c.socket.display().to_string(),
+            cid: c.cid,
+            flavour: c.flavour.to_string(),
+            ports: c.ports.iter().map(|(p, s)| format!("{p}={s}")).collect(),
+        });
         {
             let mut core = shared.lock();
             for port in shared.services.keys() {

@@ -32,6 +32,17 @@ pub fn refusal_kind(r: &RefuseReason) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum HvsockEvent {
+    /// The VMM listens on its socket (the first event).
+    Listening {
+        /// The socket path.
+        socket: String,
+        /// The guest's CID.
+        cid: u32,
+        /// The muxer's flavour.
+        flavour: String,
+        /// Each guest port and what serves it, as `PORT=SERVICE`.
+        ports: Vec<String>,
+    },
     /// A host process connected to the socket; its `CONNECT` is read next.
     HostConnected {
         /// The connection.
@@ -131,6 +142,22 @@ pub enum HvsockEvent {
 impl fmt::Display for HvsockEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Listening {
+                socket,
+                cid,
+                flavour,
+                ports,
+            } => {
+                let ports = if ports.is_empty() {
+                    "none".to_string()
+                } else {
+                    ports.join(", ")
+                };
+                write!(
+                    f,
+                    "listening on {socket} as {flavour} (guest cid {cid}); guest ports: {ports}"
+                )
+            }
             Self::HostConnected { conn } => write!(f, "conn#{conn} host connected"),
             Self::Established {
                 conn,

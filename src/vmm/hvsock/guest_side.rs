@@ -179,22 +179,29 @@ async fn run_guest(shared: &Arc<Shared>, conn: ConnId, stream: BoxStream, child:
 
 /// Ends a per-connection command: after its input closed it has [`CHILD_EXIT_GRACE`] to exit
 /// (`graceful`), else (or at once) its process group is killed; it is always reaped.
+///
+/// A group is only signalled while its leader is not reaped: until then its id cannot name
+/// another process group, whereas after it Linux may hand the id to a new process.
 async fn end_child(mut child: Child, graceful: bool) {
-    let group = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .and_then(rustix::process::Pid::from_raw);
+    let group = group_of(&child);
     if graceful
         && tokio::time::timeout(CHILD_EXIT_GRACE, child.wait())
             .await
             .is_ok()
     {
-        kill_group(group);
         return;
     }
     kill_group(group);
     let _ = child.start_kill();
     let _ = tokio::time::timeout(CHILD_EXIT_GRACE, child.wait()).await;
+}
+
+/// The child's process group id (its pid, thanks to `process_group(0)`).
+fn group_of(child: &Child) -> Option<rustix::process::Pid> {
+    child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw)
 }
 
 fn kill_group(group: Option<rustix::process::Pid>) {
@@ -287,12 +294,7 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         if let Some(child) = &mut self.child {
-            kill_group(
-                child
-                    .id()
-                    .and_then(|id| i32::try_from(id).ok())
-                    .and_then(rustix::process::Pid::from_raw),
-            );
+            kill_group(group_of(child));
             let _ = child.start_kill();
         }
     }
@@ -338,14 +340,10 @@ pub async fn watch_agent(shared: Arc<Shared>, mut agent: Agent) {
     let Some(mut child) = agent.child.take() else {
         return;
     };
-    let group = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .and_then(rustix::process::Pid::from_raw);
+    let group = group_of(&child);
     let mut stop = shared.stop.subscribe();
     tokio::select! {
         status = child.wait() => {
-            kill_group(group);
             shared.lock().mux.guest_unlisten(agent.port);
             shared.emit(HvsockEvent::AgentExited {
                 port: agent.port,

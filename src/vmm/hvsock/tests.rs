@@ -335,10 +335,12 @@ async fn a_socket_agent_is_started_served_and_killed_with_the_vmm() {
     let pidfile = dir.path().join("agent.pid");
     // A stand-in agent that only creates its socket path and waits: this checks the start,
     // the event and the clean-up (the CLI tests serve requests through a real agent).
-    let cmd = format!("echo $$ > {}; exec sleep 60", pidfile.display());
+    let cmd = format!(
+        "echo $$ > {}; touch {{socket}}; exec sleep 60",
+        pidfile.display()
+    );
     let mut cfg = config(&dir, Flavour::Firecracker);
-    cfg.ports
-        .insert(7, GuestService::Command(format!("touch {{socket}}; {cmd}")));
+    cfg.ports.insert(7, GuestService::Command(cmd));
     let vmm = HvsockVmm::start(cfg).await.expect("start");
     let mut events = vmm.subscribe();
     let e = next_matching(&mut events, |e| {
