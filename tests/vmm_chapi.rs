@@ -610,7 +610,7 @@ fn usage_errors_exit_2_with_a_reason() {
     let socket = dir.path().join("api.sock");
     for (args, reason) in [
         (
-            &["--fault", "latency:latency=1s"][..],
+            &["--fault", "stale_client"][..],
             "not a fault of the ch-api",
         ),
         (
