@@ -2,7 +2,8 @@
 //! relays host clients to the upstream endpoint, byte-exact, and logs every frame as it passes
 //! (one line each, or one JSON object with `--json`). `--takeover PATH` moves a VMM's socket
 //! aside, listens in its place and puts it back on exit; `--restore PATH` undoes a takeover
-//! left behind by a killed tap.
+//! left behind by a killed tap. `--capture OUT` records every connection into a pcap (or pcapng)
+//! as it is relayed (`--cid`, `--port`: the guest address written when the endpoints give none).
 //!
 //! The log never slows the relay: lines go through a bounded queue to a printer thread, and
 //! lines that do not fit are counted and reported instead of blocking the pumps.
@@ -11,14 +12,17 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
 use super::{CliError, Outcome};
+use crate::capture::CaptureWriter;
 use crate::fault::FaultSpec;
 use crate::io::Endpoint;
-use crate::tap::{FrameLog, Takeover, TapConfig, TapEvent, TapSink, proxy};
+use crate::tap::{
+    CaptureSink, Fanout, FrameLog, GuestAddr, Takeover, TapConfig, TapEvent, TapSink, proxy,
+};
 use crate::wire::hybrid::Flavour;
 use crate::wire::protocol::Protocol;
 
@@ -66,6 +70,17 @@ pub struct TapArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
+    /// Record every connection into OUT (pcap, or pcapng for a name ending in .pcapng) as
+    /// LINKTYPE_VSOCK records (see docs/captures.md).
+    #[arg(long, value_name = "OUT")]
+    pub capture: Option<PathBuf>,
+    /// The guest CID written into the capture (a vsock: upstream names its own).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub cid: u64,
+    /// The guest port written into the capture when neither end is hvsock: (e.g. the
+    /// virtio-serial port number, or the hvsock port behind a transparent unix socket).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub port: u32,
 }
 
 /// Runs `guestwire tap`.
@@ -120,14 +135,32 @@ pub fn run(args: TapArgs) -> Result<Outcome, CliError> {
         connect_deadline: Duration::from_millis(args.connect_timeout_ms),
         max_connections: args.max_connections,
     };
+    let capture = match &args.capture {
+        Some(path) => {
+            let writer = CaptureWriter::create(path)
+                .map_err(|e| CliError::Usage(format!("--capture {}: {e}", path.display())))?;
+            let guest = GuestAddr::for_tap(
+                &config.listen,
+                &config.upstream,
+                Some(args.cid),
+                Some(args.port),
+            );
+            Some(Arc::new(CaptureSink::new(writer, guest, SystemTime::now())))
+        }
+        None => None,
+    };
     let (tx, printer) = spawn_printer();
-    let sink = Arc::new(LogSink {
+    let log = Arc::new(LogSink {
         log: Mutex::new(FrameLog::new(protocol)),
         json: args.json,
         quiet: args.quiet,
         tx,
         dropped: std::sync::atomic::AtomicU64::new(0),
     });
+    let sink: Arc<dyn TapSink> = match &capture {
+        Some(c) => Arc::new(Fanout(vec![log.clone(), c.clone()])),
+        None => log.clone(),
+    };
     let runtime = super::runtime()?;
     let result = runtime.block_on(async {
         let listener = proxy::bind(&config)
@@ -145,8 +178,9 @@ pub fn run(args: TapArgs) -> Result<Outcome, CliError> {
     });
     // The listener is closed: now the moved socket can go back.
     let restored = takeover.map(Takeover::restore);
-    let dropped = sink.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = log.dropped.load(std::sync::atomic::Ordering::Relaxed);
     drop(sink);
+    drop(log);
     let _ = printer.join();
     let summary = result?;
     eprintln!(
@@ -161,6 +195,19 @@ pub fn run(args: TapArgs) -> Result<Outcome, CliError> {
             String::new()
         }
     );
+    if let Some(c) = &capture {
+        let stats = c.writer().stats();
+        eprintln!(
+            "guestwire: capture: {} records, {} B{}",
+            stats.records,
+            stats.file_bytes,
+            if c.failed() {
+                " (incomplete: a write failed)"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(Err(e)) = restored {
         return Err(CliError::Usage(format!("restoring the socket: {e}")));
     }
