@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use support::{BIN, Proc, connect, spawn};
 
-const CAPTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/captures/quantix-session.pcap");
+const CAPTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/captures/quantix-session.pcap"
+);
 
 /// Runs `guestwire ARGS` to completion (at most 60 s): exit code and stdout.
 fn run(args: &[&str]) -> (i32, String) {
@@ -27,7 +30,10 @@ fn run(args: &[&str]) -> (i32, String) {
         if let Some(s) = p.0.try_wait().expect("wait") {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "guestwire {args:?} did not exit");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "guestwire {args:?} did not exit"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     let mut out = String::new();
@@ -47,8 +53,17 @@ fn mock_guest(dir: &Path, exec: &str) -> (Proc, String) {
     let ep = format!("unix:{}", sock.display());
     let p = spawn(
         &[
-            "guest", "--listen", &ep, "--protocol", "quantix", "--exec", exec, "--root",
-            root.to_str().unwrap(), "--telemetry", "0.2",
+            "guest",
+            "--listen",
+            &ep,
+            "--protocol",
+            "quantix",
+            "--exec",
+            exec,
+            "--root",
+            root.to_str().unwrap(),
+            "--telemetry",
+            "0.2",
         ],
         false,
     );
@@ -59,7 +74,16 @@ fn mock_guest(dir: &Path, exec: &str) -> (Proc, String) {
 /// The mock guest's hostname cannot be set from its command line ("guestwire-guest", recorded
 /// "vm-42"), so the tests ignore that one field.
 fn replay_host(ep: &str, extra: &[&str]) -> (i32, String) {
-    let mut args = vec!["replay", CAPTURE, "--as", "host", "--connect", ep, "--ignore", "hostname"];
+    let mut args = vec![
+        "replay",
+        CAPTURE,
+        "--as",
+        "host",
+        "--connect",
+        ep,
+        "--ignore",
+        "hostname",
+    ];
     args.extend_from_slice(extra);
     run(&args)
 }
@@ -70,7 +94,10 @@ fn replay_as_host_against_the_same_mock_guest_matches() {
     let (_guest, ep) = mock_guest(dir.path(), "echo");
     let (code, out) = replay_host(&ep, &[]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("5 host frames sent, 7 guest frames compared, replies match"), "{out}");
+    assert!(
+        out.contains("5 host frames sent, 7 guest frames compared, replies match"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -80,7 +107,9 @@ fn replay_as_host_without_the_ignore_names_the_hostname_field() {
     let (code, out) = run(&["replay", CAPTURE, "--as", "host", "--connect", &ep]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(r#"#1 agent_ready: agent_ready.hostname: recorded "vm-42", live "guestwire-guest""#),
+        out.contains(
+            r#"#1 agent_ready: agent_ready.hostname: recorded "vm-42", live "guestwire-guest""#
+        ),
         "{out}"
     );
 }
@@ -124,18 +153,48 @@ fn replay_as_guest_serves_the_real_host_client() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("replay.sock");
     let ep = format!("unix:{}", sock.display());
-    let _replay = spawn(&["replay", CAPTURE, "--as", "guest", "--listen", &ep], false);
+    let _replay = spawn(
+        &["replay", CAPTURE, "--as", "guest", "--listen", &ep],
+        false,
+    );
     drop(connect(&sock));
-    let (code, out) = run(&["call", "--connect", &ep, "--protocol", "quantix", "--json", "ping"]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("guestwire-mock 0.1.0"), "the recorded pong: {out}");
     let (code, out) = run(&[
-        "call", "--connect", &ep, "--protocol", "quantix", "--json", "exec", "uname", "-a",
+        "call",
+        "--connect",
+        &ep,
+        "--protocol",
+        "quantix",
+        "--json",
+        "ping",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("guestwire-mock 0.1.0"),
+        "the recorded pong: {out}"
+    );
+    let (code, out) = run(&[
+        "call",
+        "--connect",
+        &ep,
+        "--protocol",
+        "quantix",
+        "--json",
+        "exec",
+        "uname",
+        "-a",
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("uname -a"), "the recorded stdout: {out}");
     // The recording's one file_read answers any path with the recorded contents.
-    let (code, out) = run(&["call", "--connect", &ep, "--protocol", "quantix", "read", "x"]);
+    let (code, out) = run(&[
+        "call",
+        "--connect",
+        &ep,
+        "--protocol",
+        "quantix",
+        "read",
+        "x",
+    ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.ends_with("\nvm-42\n"), "{out}");
 }
@@ -144,8 +203,24 @@ fn replay_as_guest_serves_the_real_host_client() {
 fn replay_usage_errors_exit_2() {
     let (code, _) = run(&["replay", CAPTURE, "--as", "host"]);
     assert_eq!(code, 2);
-    let (code, _) = run(&["replay", "/nonexistent.pcap", "--as", "host", "--connect", "unix:/x"]);
+    let (code, _) = run(&[
+        "replay",
+        "/nonexistent.pcap",
+        "--as",
+        "host",
+        "--connect",
+        "unix:/x",
+    ]);
     assert_eq!(code, 2);
-    let (code, _) = run(&["replay", CAPTURE, "--as", "host", "--connect", "unix:/x", "--conn", "9"]);
+    let (code, _) = run(&[
+        "replay",
+        CAPTURE,
+        "--as",
+        "host",
+        "--connect",
+        "unix:/x",
+        "--conn",
+        "9",
+    ]);
     assert_eq!(code, 2);
 }

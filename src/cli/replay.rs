@@ -84,7 +84,9 @@ pub struct ReplayArgs {
 /// Runs `guestwire replay`.
 pub fn run(args: ReplayArgs) -> Result<Outcome, CliError> {
     if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        return Err(CliError::Usage("--timeout must be a positive number of seconds".into()));
+        return Err(CliError::Usage(
+            "--timeout must be a positive number of seconds".into(),
+        ));
     }
     let session = load(&args)?;
     if !crate::replay::codec::can_encode(&session.protocol) {
@@ -194,15 +196,15 @@ async fn host(args: &ReplayArgs, session: Session) -> Result<Outcome, CliError> 
             .next_action()
             .map_err(|e| CliError::Usage(e.to_string()))?;
         match action {
-            HostAction::Send { bytes, type_name, .. } => {
-                match tokio::time::timeout(deadline, write.write_all(&bytes)).await {
-                    Ok(Ok(())) => {}
-                    _ => {
-                        eprintln!("guestwire: replay: cannot send {type_name}; stopping");
-                        break;
-                    }
+            HostAction::Send {
+                bytes, type_name, ..
+            } => match tokio::time::timeout(deadline, write.write_all(&bytes)).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    eprintln!("guestwire: replay: cannot send {type_name}; stopping");
+                    break;
                 }
-            }
+            },
             HostAction::Wait if open => match tokio::time::timeout(deadline, rx.recv()).await {
                 Ok(Some(frame)) => replay.on_live(frame),
                 Ok(None) => {
@@ -250,7 +252,8 @@ async fn host(args: &ReplayArgs, session: Session) -> Result<Outcome, CliError> 
 
 async fn guest(args: &ReplayArgs, session: Arc<Session>) -> Result<Outcome, CliError> {
     let ep = endpoint("--listen", args.listen.as_ref())?;
-    let bind_err = |e: crate::io::ListenError| CliError::Usage(format!("cannot listen on {ep}: {e}"));
+    let bind_err =
+        |e: crate::io::ListenError| CliError::Usage(format!("cannot listen on {ep}: {e}"));
     let mut listener = match &ep {
         Endpoint::Hvsock { path, port } => Listener::bind_hvsock(path, &[*port], args.flavour)
             .await
@@ -307,10 +310,19 @@ async fn wait_flag(flag: Arc<std::sync::atomic::AtomicBool>) {
 async fn serve_one(session: Arc<Session>, stream: BoxStream, idle: Duration) -> Result<(), String> {
     let start = tokio::time::Instant::now();
     let mut replay = ReplayGuest::new(session.clone());
-    let mut schedule = replay.unsolicited().map_err(|e| e.to_string())?.into_iter().peekable();
+    let mut schedule = replay
+        .unsolicited()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .peekable();
     let (read, mut write) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel(64);
-    let reader = tokio::spawn(read_frames(read, session.protocol.clone(), Direction::ToGuest, tx));
+    let reader = tokio::spawn(read_frames(
+        read,
+        session.protocol.clone(),
+        Direction::ToGuest,
+        tx,
+    ));
     let mut last = tokio::time::Instant::now();
     let result = loop {
         let due = schedule.peek().map(|s| start + s.at);

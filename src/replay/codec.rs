@@ -18,11 +18,7 @@ pub fn can_encode(protocol: &Protocol) -> bool {
 }
 
 /// Encodes a message given as the JSON its decoder produced (`DecodedFrame::message`).
-pub fn encode(
-    protocol: &Protocol,
-    type_name: &str,
-    message: &Value,
-) -> Result<Bytes, ReplayError> {
+pub fn encode(protocol: &Protocol, type_name: &str, message: &Value) -> Result<Bytes, ReplayError> {
     let bad = |reason: String| ReplayError::Encode {
         type_name: type_name.to_string(),
         reason,
@@ -47,16 +43,15 @@ pub fn encode(
 pub fn rewrite_reply_ids(protocol: &Protocol, reply: &mut Value, live: &Value) {
     match protocol {
         Protocol::Quantix | Protocol::QuantixLegacy => {
-            if let (Some(r), Some(id)) = (reply.as_object_mut(), live.get("message_id")) {
-                if r.contains_key("message_id") {
-                    r.insert("message_id".into(), id.clone());
-                }
+            if let (Some(r), Some(id)) = (reply.as_object_mut(), live.get("message_id"))
+                && r.contains_key("message_id")
+            {
+                r.insert("message_id".into(), id.clone());
             }
             let seq = live.get("ping").and_then(|p| p.get("sequence"));
-            if let (Some(pong), Some(seq)) = (
-                reply.get_mut("pong").and_then(Value::as_object_mut),
-                seq,
-            ) {
+            if let (Some(pong), Some(seq)) =
+                (reply.get_mut("pong").and_then(Value::as_object_mut), seq)
+            {
                 pong.insert("sequence".into(), seq.clone());
             }
         }
@@ -64,20 +59,20 @@ pub fn rewrite_reply_ids(protocol: &Protocol, reply: &mut Value, live: &Value) {
             let Some(r) = reply.as_object_mut() else {
                 return;
             };
-            if let Some(id) = live.get("id") {
-                if r.contains_key("id") {
-                    r.insert("id".into(), id.clone());
-                }
+            if let Some(id) = live.get("id")
+                && r.contains_key("id")
+            {
+                r.insert("id".into(), id.clone());
             }
             let sync = live
                 .get("execute")
                 .and_then(Value::as_str)
                 .is_some_and(|c| c == "guest-sync" || c == "guest-sync-delimited");
             let sync_id = live.get("arguments").and_then(|a| a.get("id"));
-            if let (true, Some(id)) = (sync, sync_id) {
-                if r.contains_key("return") {
-                    r.insert("return".into(), id.clone());
-                }
+            if let (true, Some(id)) = (sync, sync_id)
+                && r.contains_key("return")
+            {
+                r.insert("return".into(), id.clone());
             }
         }
         _ => {}
@@ -109,7 +104,11 @@ mod tests {
         rewrite_reply_ids(&Protocol::Qga, &mut reply, &live);
         assert_eq!(reply["return"], 4242);
         let mut other = json!({"return": {}});
-        rewrite_reply_ids(&Protocol::Qga, &mut other, &json!({"execute": "guest-ping"}));
+        rewrite_reply_ids(
+            &Protocol::Qga,
+            &mut other,
+            &json!({"execute": "guest-ping"}),
+        );
         assert_eq!(other["return"], json!({}));
     }
 

@@ -122,7 +122,8 @@ pub enum DiffEntry {
 }
 
 fn show(v: &Option<Value>) -> String {
-    v.as_ref().map_or_else(|| "(absent)".to_string(), Value::to_string)
+    v.as_ref()
+        .map_or_else(|| "(absent)".to_string(), Value::to_string)
 }
 
 impl std::fmt::Display for DiffEntry {
@@ -143,7 +144,9 @@ impl std::fmt::Display for DiffEntry {
             Self::Type { n, recorded, live } => {
                 write!(f, "#{n} {recorded}: type: recorded {recorded}, live {live}")
             }
-            Self::Missing { n, type_name } => write!(f, "#{n} {type_name}: missing (no live frame)"),
+            Self::Missing { n, type_name } => {
+                write!(f, "#{n} {type_name}: missing (no live frame)")
+            }
             Self::Extra { type_name, after } => match after {
                 Some(a) => write!(f, "+ {type_name}: extra live frame (after {a})"),
                 None => write!(f, "+ {type_name}: extra live frame"),
@@ -210,13 +213,10 @@ pub fn compare_frame(
     }
 }
 
-fn walk(
-    opts: &DiffOptions,
-    path: &str,
-    r: Option<&Value>,
-    l: Option<&Value>,
-    push: &mut dyn FnMut(&str, Option<&Value>, Option<&Value>),
-) {
+/// Where [`walk`] reports a difference: path, recorded value, live value.
+type Push<'a> = dyn FnMut(&str, Option<&Value>, Option<&Value>) + 'a;
+
+fn walk(opts: &DiffOptions, path: &str, r: Option<&Value>, l: Option<&Value>, push: &mut Push<'_>) {
     match (r, l) {
         (Some(Value::Object(a)), Some(Value::Object(b))) => {
             let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
@@ -292,7 +292,10 @@ mod tests {
         let opts = DiffOptions::for_protocol(&Protocol::Raw, &["a.c".into()], false);
         assert_eq!(
             diff(&opts, r.clone(), l.clone()),
-            vec!["#3 pong: a.b: recorded 1, live 2", "#3 pong: d.b: recorded 1, live 2"]
+            vec![
+                "#3 pong: a.b: recorded 1, live 2",
+                "#3 pong: d.b: recorded 1, live 2"
+            ]
         );
         let opts = DiffOptions::for_protocol(&Protocol::Raw, &["b".into()], false);
         assert_eq!(

@@ -77,11 +77,9 @@ impl ReplayGuest {
     /// The replies to a live host frame.
     pub fn on_request(&mut self, live: &DecodedFrame) -> Result<GuestOutcome, ReplayError> {
         let s = &self.session;
-        let found = s
-            .steps
-            .iter()
-            .enumerate()
-            .position(|(k, step)| !self.used[k] && s.frames[step.request].type_name == live.type_name);
+        let found = s.steps.iter().enumerate().position(|(k, step)| {
+            !self.used[k] && s.frames[step.request].type_name == live.type_name
+        });
         let Some(k) = found else {
             return Ok(GuestOutcome::NoMatch {
                 type_name: live.type_name.clone(),
@@ -93,7 +91,10 @@ impl ReplayGuest {
             let f = &s.frames[r];
             let mut msg = f.message.clone();
             rewrite_reply_ids(&s.protocol, &mut msg, &live.message);
-            frames.push((f.type_name.clone(), encode(&s.protocol, &f.type_name, &msg)?));
+            frames.push((
+                f.type_name.clone(),
+                encode(&s.protocol, &f.type_name, &msg)?,
+            ));
         }
         Ok(GuestOutcome::Reply { step: k, frames })
     }

@@ -83,10 +83,16 @@ impl ReplayHost {
         let s = &self.session;
         let mut unsolicited_by_type: HashMap<&str, usize> = HashMap::new();
         for &u in s.unsolicited.iter().filter(|&&u| u < before) {
-            *unsolicited_by_type.entry(&s.frames[u].type_name).or_default() += 1;
+            *unsolicited_by_type
+                .entry(&s.frames[u].type_name)
+                .or_default() += 1;
         }
         let unsolicited_ok = unsolicited_by_type.iter().all(|(t, n)| {
-            self.unsolicited.iter().filter(|f| f.type_name == *t).count() >= *n
+            self.unsolicited
+                .iter()
+                .filter(|f| f.type_name == *t)
+                .count()
+                >= *n
         });
         let replies_ok = s.steps.iter().enumerate().all(|(k, step)| {
             let recorded = step.replies.iter().filter(|&&r| r < before).count();
@@ -98,7 +104,10 @@ impl ReplayHost {
     /// The next thing to do.
     pub fn next_action(&mut self) -> Result<HostAction, ReplayError> {
         let s = &self.session;
-        let before = s.steps.get(self.sent).map_or(s.frames.len(), |st| st.request);
+        let before = s
+            .steps
+            .get(self.sent)
+            .map_or(s.frames.len(), |st| st.request);
         if !self.gave_up && !self.caught_up(before) {
             return Ok(HostAction::Wait);
         }
@@ -198,7 +207,12 @@ impl ReplayHost {
         for &u in &s.unsolicited {
             let t = s.frames[u].type_name.as_str();
             let nth = taken.entry(t).or_default();
-            match self.unsolicited.iter().filter(|f| f.type_name == t).nth(*nth) {
+            match self
+                .unsolicited
+                .iter()
+                .filter(|f| f.type_name == t)
+                .nth(*nth)
+            {
                 Some(l) => {
                     compared += 1;
                     cmp(u, l, &mut diffs);
@@ -214,7 +228,10 @@ impl ReplayHost {
             *nth += 1;
         }
         for l in &self.unsolicited {
-            let recorded = s.unsolicited.iter().any(|&u| s.frames[u].type_name == l.type_name);
+            let recorded = s
+                .unsolicited
+                .iter()
+                .any(|&u| s.frames[u].type_name == l.type_name);
             if !recorded {
                 diffs.push((
                     usize::MAX,
@@ -232,5 +249,4 @@ impl ReplayHost {
             diffs: diffs.into_iter().map(|(_, e)| e).collect(),
         }
     }
-
 }

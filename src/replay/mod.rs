@@ -20,3 +20,6 @@ pub use error::ReplayError;
 pub use guest::{GuestOutcome, ReplayGuest, Scheduled};
 pub use host::{HostAction, ReplayHost};
 pub use session::{RecordedFrame, Session, SessionBuilder, Step};
+
+#[cfg(test)]
+mod tests;

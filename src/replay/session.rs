@@ -145,15 +145,11 @@ impl SessionBuilder {
             _ => {}
         }
         match &item.kind {
-            ItemKind::Opened { .. } => {
-                if self.conn.is_none() {
-                    self.start_ns = Some(item.time_ns);
-                }
+            ItemKind::Opened { .. } if self.conn.is_none() => {
+                self.start_ns = Some(item.time_ns);
             }
-            ItemKind::Protocol { protocol, .. } => {
-                if self.want.is_some() || self.conn.is_none() {
-                    self.protocol = Some(protocol.clone());
-                }
+            ItemKind::Protocol { protocol, .. } if self.want.is_some() || self.conn.is_none() => {
+                self.protocol = Some(protocol.clone());
             }
             ItemKind::Frame { direction, frame } => {
                 if frame.type_name == "connect" || frame.type_name == "ok" {
