@@ -7,6 +7,7 @@ pub mod decode;
 pub mod decode_capture;
 pub mod guest;
 pub mod guest_opts;
+pub mod replay;
 pub mod tap;
 pub mod vmm;
 pub mod vmm_chapi;
@@ -39,6 +40,8 @@ pub enum Command {
     Tap(tap::TapArgs),
     /// Run a mock VMM: a virtio-serial port, a hybrid-vsock socket or the Cloud Hypervisor API.
     Vmm(vmm::VmmArgs),
+    /// Replay a capture's connection: serve its guest side, or send its host side and diff.
+    Replay(replay::ReplayArgs),
 }
 
 /// How a subcommand ended, as the process exit status.
@@ -118,5 +121,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Call(args) => call::run(args),
         Command::Tap(args) => tap::run(args),
         Command::Vmm(args) => vmm::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }
