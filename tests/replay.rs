@@ -224,3 +224,39 @@ fn replay_usage_errors_exit_2() {
     ]);
     assert_eq!(code, 2);
 }
+
+/// The hvsock mock VMM the fcexec fixture was recorded through (`scripts/record-fixtures.sh`).
+fn fcexec_vmm(dir: &Path, exec: &str) -> (Proc, String) {
+    let sock = dir.join(format!("fc-{exec}.sock"));
+    let p = spawn(
+        &[
+            "vmm",
+            "hvsock",
+            "--socket",
+            sock.to_str().unwrap(),
+            "--guest-port",
+            "1024=fcexec",
+            "--exec",
+            exec,
+            "--telemetry",
+            "0",
+        ],
+        false,
+    );
+    drop(connect(&sock));
+    (p, format!("hvsock:{}:1024", sock.display()))
+}
+
+#[test]
+fn an_fcexec_run_replays_as_host_over_hybrid_vsock_and_a_changed_agent_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = "fixtures/captures/fcexec-run.pcap";
+    let (_same, ep) = fcexec_vmm(dir.path(), "echo");
+    let (code, out) = run(&["replay", capture, "--as", "host", "--connect", &ep]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("replies match"), "{out}");
+    let (_changed, ep) = fcexec_vmm(dir.path(), "real");
+    let (code, out) = run(&["replay", capture, "--as", "host", "--connect", &ep]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("line"), "the diff names the log line: {out}");
+}

@@ -160,7 +160,17 @@ struct Client {
 
 impl Client {
     fn connect(socket: &Path, deadline: Duration) -> Self {
-        let stream = UnixStream::connect(socket).expect("connect");
+        // The socket file appears at bind(), a moment before listen(): retry a refused connect.
+        let start = Instant::now();
+        let stream = loop {
+            match UnixStream::connect(socket) {
+                Ok(s) => break s,
+                Err(e) => {
+                    assert!(start.elapsed() < Duration::from_secs(20), "connect: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        };
         stream.set_read_timeout(Some(deadline)).expect("timeout");
         stream.set_write_timeout(Some(deadline)).expect("timeout");
         Self {

@@ -9,12 +9,16 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::error::ReplayError;
+use crate::wire::frame::DEFAULT_MAX_FRAME;
 use crate::wire::protocol::Protocol;
 use crate::wire::quantix::{AgentMessage, LegacyEncoder, QuantixEncoder};
 
 /// Whether replay can encode frames of `protocol`.
 pub fn can_encode(protocol: &Protocol) -> bool {
-    matches!(protocol, Protocol::Quantix | Protocol::QuantixLegacy)
+    matches!(
+        protocol,
+        Protocol::Quantix | Protocol::QuantixLegacy | Protocol::Fcexec
+    )
 }
 
 /// Encodes a message given as the JSON its decoder produced (`DecodedFrame::message`).
@@ -33,6 +37,23 @@ pub fn encode(protocol: &Protocol, type_name: &str, message: &Value) -> Result<B
                 LegacyEncoder::new().to_bytes(&msg)
             };
             bytes.map(|b| b.freeze()).map_err(|e| bad(e.to_string()))
+        }
+        Protocol::Fcexec => {
+            // The JSON form of an fcexec message is its wire JSON: frame it again.
+            let json = serde_json::to_vec(message).map_err(|e| bad(e.to_string()))?;
+            let len = u32::try_from(json.len())
+                .ok()
+                .filter(|n| u64::from(*n) <= DEFAULT_MAX_FRAME)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{} bytes of JSON is over the maximum frame",
+                        json.len()
+                    ))
+                })?;
+            let mut out = Vec::with_capacity(4 + json.len());
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&json);
+            Ok(Bytes::from(out))
         }
         other => Err(ReplayError::Unsupported(other.to_string())),
     }
@@ -87,6 +108,24 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn an_fcexec_message_re_encodes_to_a_frame_that_decodes_to_the_same_json() {
+        let log = json!({"type": "log", "line": "hello fixtures"});
+        let bytes = encode(&Protocol::Fcexec, "log", &log).expect("encode");
+        let mut d = open_decoder(
+            &Protocol::Fcexec,
+            &DecodeOptions {
+                direction: Some(crate::wire::Direction::ToHost),
+                ..DecodeOptions::default()
+            },
+        );
+        let mut buf = bytes::BytesMut::from(&bytes[..]);
+        let frame = d.decode(&mut buf).expect("a frame").expect("a good frame");
+        assert_eq!(frame.type_name, "log");
+        assert_eq!(frame.message, log);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
     fn quantix_reply_takes_the_live_message_id_and_ping_sequence() {
         let mut pong = json!({"message_id": "1", "timestamp": null,
             "pong": {"sequence": 1, "uptime_seconds": 0, "version": "v"}});
@@ -127,7 +166,7 @@ mod tests {
 
     #[test]
     fn unsupported_protocols_are_a_typed_error() {
-        let e = encode(&Protocol::Fcexec, "exec", &json!({})).unwrap_err();
+        let e = encode(&Protocol::Qga, "guest-ping", &json!({})).unwrap_err();
         assert_eq!(e.kind(), "unsupported");
     }
 }
