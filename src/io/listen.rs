@@ -99,10 +99,22 @@ impl ListenError {
 
 /// A Unix socket file this process created, removed on drop if it is still the same file.
 #[derive(Debug)]
-struct SocketFile {
+pub struct SocketFile {
     path: PathBuf,
     dev: u64,
     ino: u64,
+}
+
+impl SocketFile {
+    /// Takes ownership of the socket file now at `path` (recognised later by device and inode).
+    pub fn claim(path: &Path) -> io::Result<Self> {
+        let md = std::fs::symlink_metadata(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            dev: md.dev(),
+            ino: md.ino(),
+        })
+    }
 }
 
 impl Drop for SocketFile {
@@ -270,12 +282,7 @@ impl Listener {
                 classify_bind_error(&endpoint, shown.clone(), e)
             }
         })?;
-        let md = std::fs::symlink_metadata(path).map_err(|e| io_err(&endpoint, e))?;
-        let file = SocketFile {
-            path: path.to_path_buf(),
-            dev: md.dev(),
-            ino: md.ino(),
-        };
+        let file = SocketFile::claim(path).map_err(|e| io_err(&endpoint, e))?;
         // On error, dropping `file` removes the socket file just created.
         let listener = socket.listen(backlog).map_err(|e| io_err(&endpoint, e))?;
         Ok(Self {

@@ -41,7 +41,7 @@ pub mod streams;
 #[cfg(test)]
 mod tests;
 
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +57,7 @@ pub use streams::{GuestPort, HostPort};
 use crate::channel::serial::SerialSnapshot;
 use crate::fault::{FaultKind, FaultPlan, FaultSpec};
 use crate::guest::GuestConfig;
+use crate::io::listen::SocketFile;
 use crate::io::{ListenError, Listener, Pty, PtyError};
 use crate::wire::Direction;
 use crate::wire::protocol::Protocol;
@@ -160,25 +161,6 @@ pub enum SerialVmmError {
 /// A task of the VMM, before it is spawned.
 type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-/// A socket file left with nothing listening (`stale_socket`), removed on drop if unchanged.
-#[derive(Debug)]
-struct StaleFile {
-    path: PathBuf,
-    dev: u64,
-    ino: u64,
-}
-
-impl Drop for StaleFile {
-    fn drop(&mut self) {
-        let ours = std::fs::symlink_metadata(&self.path).is_ok_and(|md| {
-            md.file_type().is_socket() && md.dev() == self.dev && md.ino() == self.ino
-        });
-        if ours {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// A running mock virtio-serial port. Stop it with [`stop`](Self::stop); dropping it cancels its
 /// tasks (the agent command is then killed by `kill_on_drop`, without the `SIGTERM` grace).
 #[derive(Debug)]
@@ -191,7 +173,7 @@ pub struct SerialVmm {
     events: Option<broadcast::Receiver<SerialVmmEvent>>,
     socket: PathBuf,
     device: Option<PathBuf>,
-    stale_file: Option<StaleFile>,
+    stale_file: Option<SocketFile>,
     temp_dir: Option<PathBuf>,
 }
 
@@ -258,18 +240,13 @@ fn sort_faults(
 }
 
 /// Leaves a socket file at `path` that nothing listens on.
-async fn make_stale_socket(path: &Path) -> Result<StaleFile, SerialVmmError> {
+async fn make_stale_socket(path: &Path) -> Result<SocketFile, SerialVmmError> {
     // Refuses a live socket or a non-socket, clears an old stale file; then lets it go.
     drop(Listener::bind_unix(path).await?);
     let listener =
         std::os::unix::net::UnixListener::bind(path).map_err(io_error("binding", path))?;
     drop(listener);
-    let md = std::fs::symlink_metadata(path).map_err(io_error("looking at", path))?;
-    Ok(StaleFile {
-        path: path.to_path_buf(),
-        dev: md.dev(),
-        ino: md.ino(),
-    })
+    SocketFile::claim(path).map_err(io_error("looking at", path))
 }
 
 impl SerialVmm {
