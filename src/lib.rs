@@ -16,6 +16,7 @@ pub mod guest;
 pub mod host;
 pub mod io;
 pub mod replay;
+pub mod scenario;
 pub mod tap;
 pub mod vmm;
 pub mod wire;

@@ -9,6 +9,7 @@ pub mod guest;
 pub mod guest_opts;
 pub mod replay;
 pub mod tap;
+pub mod test;
 pub mod vmm;
 pub mod vmm_chapi;
 pub mod vmm_hvsock;
@@ -42,6 +43,9 @@ pub enum Command {
     Vmm(vmm::VmmArgs),
     /// Replay a capture's connection: serve its guest side, or send its host side and diff.
     Replay(replay::ReplayArgs),
+    /// Run scenarios (default: the built-in suite) against the mock peers or your own agent or
+    /// host client, with a verdict per scenario and JUnit/JSON reports.
+    Test(test::TestArgs),
 }
 
 /// How a subcommand ended, as the process exit status.
@@ -122,5 +126,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Tap(args) => tap::run(args),
         Command::Vmm(args) => vmm::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Test(args) => test::run(args),
     }
 }

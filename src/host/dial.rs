@@ -20,6 +20,31 @@ pub struct DialOptions {
     pub retry: RetryPolicy,
     /// Per-phase deadlines.
     pub deadlines: Deadlines,
+    /// Hooks around dialing (recording, a modelled host vsock); none by default.
+    pub hooks: DialHooks,
+}
+
+/// What AF_VSOCK `connect(2)` answers on a modelled host: the OS error for `(cid, port)`.
+pub type VsockModel = std::sync::Arc<dyn Fn(u32, u32) -> std::io::Error + Send + Sync>;
+
+/// Hooks around dialing, for the scenario runner and tests.
+#[derive(Clone, Default)]
+pub struct DialHooks {
+    /// Records every connection (from before any handshake) as the client sees it.
+    pub tap: Option<crate::tap::inline::InlineTap>,
+    /// Answers `vsock:` dials instead of the kernel: a modelled host (e.g. one whose VMM
+    /// offers only hybrid vsock, so there is no vhost-vsock device for the CID). The error is
+    /// classified exactly as a real `connect(2)` error would be.
+    pub vsock: Option<VsockModel>,
+}
+
+impl std::fmt::Debug for DialHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DialHooks")
+            .field("tap", &self.tap.is_some())
+            .field("vsock", &self.vsock.is_some())
+            .finish()
+    }
 }
 
 impl Default for DialOptions {
@@ -33,6 +58,7 @@ impl Default for DialOptions {
         Self {
             retry: RetryPolicy::firecracker_dial(),
             deadlines,
+            hooks: DialHooks::default(),
         }
     }
 }
@@ -83,13 +109,28 @@ impl std::fmt::Debug for Dialed {
 
 /// One attempt: connect, then for `hvsock:` the handshake, each under its own deadline.
 pub async fn dial_once(endpoint: &Endpoint, opts: &DialOptions) -> Result<BoxStream, ClientError> {
+    let tap = |stream: BoxStream| match &opts.hooks.tap {
+        Some(tap) => tap.wrap(stream, &endpoint.to_string()),
+        None => stream,
+    };
     match endpoint {
         Endpoint::Hvsock { path, port } => {
-            let stream = connect_unix(path, opts.connect_deadline()).await?;
+            let stream = tap(Box::new(connect_unix(path, opts.connect_deadline()).await?));
             let (stream, _ok) = handshake_client(stream, *port, opts.handshake_deadline()).await?;
             Ok(Box::new(stream))
         }
-        other => Ok(connect(other, opts.connect_deadline()).await?),
+        Endpoint::Vsock { cid, port } if opts.hooks.vsock.is_some() => {
+            let model = opts.hooks.vsock.as_ref().map(|m| m(*cid, *port));
+            let source = model.unwrap_or_else(|| std::io::Error::other("no model"));
+            Err(crate::io::connect::classify_vsock_error(
+                &endpoint.to_string(),
+                *cid,
+                *port,
+                source,
+            )
+            .into())
+        }
+        other => Ok(tap(connect(other, opts.connect_deadline()).await?)),
     }
 }
 

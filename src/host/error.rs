@@ -113,6 +113,18 @@ pub enum ClientError {
         /// The bytes received, if any.
         received: Bytes,
     },
+    /// AF_VSOCK reaches no guest with this CID (see [`ConnectError::NoVsockDevice`]).
+    #[error(
+        "no AF_VSOCK device reaches CID {cid} ({reason}): if the VMM exposes the guest's vsock as a Unix socket (Firecracker / Cloud Hypervisor hybrid vsock), dial hvsock:<uds_path>:{port} instead"
+    )]
+    NoVsockDevice {
+        /// The CID dialed.
+        cid: u32,
+        /// The port dialed.
+        port: u32,
+        /// The OS error's text.
+        reason: String,
+    },
     /// The reply does not parse.
     #[error("malformed reply: {error}")]
     Malformed {
@@ -167,7 +179,8 @@ fn detail_suffix(detail: &str) -> String {
 
 impl ClientError {
     /// A stable snake_case name: `no_such_socket`, `refused`, `permission_denied`,
-    /// `not_a_socket`, `busy`, `timed_out`, `reset`, `closed`, `handshake_failed`, `malformed`,
+    /// `not_a_socket`, `busy`, `timed_out`, `reset`, `closed`, `handshake_failed`,
+    /// `no_vsock_device`, `malformed`,
     /// `protocol`, `agent_error`, `invalid`, `io` (a retried failure has its last attempt's kind).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -180,6 +193,7 @@ impl ClientError {
             Self::Reset { .. } => "reset",
             Self::Closed { .. } => "closed",
             Self::HandshakeFailed { .. } => "handshake_failed",
+            Self::NoVsockDevice { .. } => "no_vsock_device",
             Self::Malformed { .. } => "malformed",
             Self::Protocol { .. } => "protocol",
             Self::Agent { .. } => "agent_error",
@@ -309,6 +323,11 @@ impl From<ConnectError> for ClientError {
             ConnectError::Unsupported { endpoint, reason } => {
                 Self::Invalid(format!("{endpoint}: {reason}"))
             }
+            ConnectError::NoVsockDevice { cid, port, source } => Self::NoVsockDevice {
+                cid,
+                port,
+                reason: source.to_string(),
+            },
             ConnectError::Io { source, .. } => Self::Io {
                 phase: Phase::Connect,
                 source,

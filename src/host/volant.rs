@@ -49,6 +49,7 @@ pub fn default_options() -> DialOptions {
     DialOptions {
         retry: RetryPolicy::once(),
         deadlines: Deadlines::volant(),
+        hooks: super::dial::DialHooks::default(),
     }
 }
 

@@ -75,6 +75,21 @@ pub enum ConnectError {
         /// Why, and what to do instead.
         reason: &'static str,
     },
+    /// AF_VSOCK reaches no guest with this CID (`ENODEV`, `EHOSTUNREACH`, `ENETUNREACH`), or the
+    /// host has no vsock transport at all (`EAFNOSUPPORT`): typically a VMM that offers vsock
+    /// only as a hybrid Unix socket (Firecracker, Cloud Hypervisor), which AF_VSOCK cannot reach.
+    #[error(
+        "no AF_VSOCK device reaches CID {cid} ({source}): if the VMM exposes the guest's vsock as a Unix socket (Firecracker / Cloud Hypervisor hybrid vsock), dial hvsock:<uds_path>:{port} instead"
+    )]
+    NoVsockDevice {
+        /// The CID dialed.
+        cid: u32,
+        /// The port dialed.
+        port: u32,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// The hybrid-vsock handshake (`CONNECT <port>` / `OK <n>`) failed.
     #[error(transparent)]
     Handshake(#[from] super::hvsock::HandshakeError),
@@ -100,6 +115,7 @@ impl ConnectError {
             Self::Busy { .. } => "busy",
             Self::TimedOut { .. } => "timed_out",
             Self::Unsupported { .. } => "unsupported",
+            Self::NoVsockDevice { .. } => "no_vsock_device",
             Self::Handshake(e) => e.kind(),
             Self::Io { .. } => "io",
         }
@@ -147,6 +163,28 @@ fn classify_net_error(endpoint: &str, address: String, source: io::Error) -> Con
             endpoint: endpoint.into(),
             source,
         },
+    }
+}
+
+/// Names an error from an AF_VSOCK `connect(2)` to `cid:port`.
+pub fn classify_vsock_error(
+    endpoint: &str,
+    cid: u32,
+    port: u32,
+    source: io::Error,
+) -> ConnectError {
+    let no_device = [
+        Errno::ENODEV,
+        Errno::EHOSTUNREACH,
+        Errno::ENETUNREACH,
+        Errno::EAFNOSUPPORT,
+        Errno::EADDRNOTAVAIL,
+    ];
+    match source.raw_os_error() {
+        Some(n) if no_device.iter().any(|e| *e as i32 == n) => {
+            ConnectError::NoVsockDevice { cid, port, source }
+        }
+        _ => classify_net_error(endpoint, format!("{cid}:{port}"), source),
     }
 }
 
@@ -229,7 +267,7 @@ pub async fn connect(endpoint: &Endpoint, deadline: Duration) -> Result<BoxStrea
             let stream = within(&shown, deadline, async {
                 tokio_vsock::VsockStream::connect(addr)
                     .await
-                    .map_err(|e| classify_net_error(&shown, format!("{cid}:{port}"), e))
+                    .map_err(|e| classify_vsock_error(&shown, *cid, *port, e))
             })
             .await?;
             Ok(Box::new(stream))

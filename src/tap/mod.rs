@@ -10,6 +10,7 @@
 
 pub mod capture_sink;
 pub mod framelog;
+pub mod inline;
 pub mod proxy;
 pub mod takeover;
 

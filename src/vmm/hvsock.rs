@@ -191,6 +191,28 @@ impl HvsockVmm {
         self.shared.lock().paused()
     }
 
+    /// Replaces the stream and frame faults: host connections made from now on get a plan of
+    /// `faults` (ones already open keep theirs).
+    pub fn set_stream_faults(&self, faults: Vec<crate::fault::FaultSpec>) {
+        self.shared.live_faults.set(faults);
+    }
+
+    /// Starts or stops listening on a guest port that has a service (an agent that is not up
+    /// yet, or that went away): a `CONNECT` to a port nobody listens on is closed without a
+    /// word. Returns `false` when the port has no service.
+    pub fn set_listening(&self, port: u32, listening: bool) -> bool {
+        if !self.shared.services.contains_key(&port) {
+            return false;
+        }
+        let mut core = self.shared.lock();
+        if listening {
+            core.mux.guest_listen(port).is_ok()
+        } else {
+            core.mux.guest_unlisten(port);
+            true
+        }
+    }
+
     /// The VMM's state: ports, connections with their queues and byte counts, refusals.
     pub fn snapshot(&self) -> HvsockSnapshot {
         self.shared.snapshot()

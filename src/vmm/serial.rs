@@ -175,6 +175,8 @@ pub struct SerialVmm {
     device: Option<PathBuf>,
     stale_file: Option<SocketFile>,
     temp_dir: Option<PathBuf>,
+    faults: crate::fault::LiveFaults,
+    protocol: Protocol,
 }
 
 fn check_port_name(name: &str) -> Result<(), SerialVmmError> {
@@ -267,6 +269,8 @@ impl SerialVmm {
             device: None,
             stale_file: None,
             temp_dir: None,
+            faults: crate::fault::LiveFaults::new(stream_faults),
+            protocol: config.protocol.clone(),
         };
         if setup.contains(&FaultKind::StaleSocket) {
             vmm.stale_file = Some(make_stale_socket(&config.socket).await?);
@@ -302,7 +306,7 @@ impl SerialVmm {
         vmm.tasks.spawn(host::serve(host::HostSide {
             port: vmm.port.clone(),
             listener,
-            faults: stream_faults,
+            faults: vmm.faults.clone(),
             protocol: config.protocol.clone(),
             seed: config.seed,
             stale,
@@ -405,6 +409,20 @@ impl SerialVmm {
     /// Restarts the guest agent (in-process or command): stops it if it runs, starts it again.
     pub fn restart_guest(&self) {
         self.restart.notify_one();
+    }
+
+    /// Replaces the stream and frame faults: clients that connect from now on get the new plan
+    /// (setup faults such as `guest_before_host` cannot be changed while the port runs).
+    pub fn set_stream_faults(&self, faults: Vec<FaultSpec>) -> Result<(), SerialVmmError> {
+        let (stream, setup) = sort_faults(&faults, &self.protocol)?;
+        if let Some(k) = setup.first() {
+            return Err(SerialVmmError::UnsupportedFault(format!(
+                "{} (a setup fault: give it at start)",
+                k.name()
+            )));
+        }
+        self.faults.set(stream);
+        Ok(())
     }
 
     /// Resolves once the first host client (not the `stale_client`) has disconnected.

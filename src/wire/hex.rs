@@ -44,6 +44,25 @@ impl HexPreview {
     }
 }
 
+/// Bytes from hex digits; whitespace between pairs is ignored (`"51 54 58 01"`).
+pub fn from_hex(text: &str) -> Result<Vec<u8>, String> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if !digits.len().is_multiple_of(2) {
+        return Err(format!("odd number of hex digits ({})", digits.len()));
+    }
+    let nibble = |b: u8, at: usize| match b {
+        b'0'..=b'9' => Ok(b - b'0'),
+        b'a'..=b'f' => Ok(b - b'a' + 10),
+        b'A'..=b'F' => Ok(b - b'A' + 10),
+        _ => Err(format!("{:?} at digit {at} is not a hex digit", b as char)),
+    };
+    digits
+        .chunks_exact(2)
+        .enumerate()
+        .map(|(i, p)| Ok(nibble(p[0], 2 * i)? << 4 | nibble(p[1], 2 * i + 1)?))
+        .collect()
+}
+
 /// Lowercase hex of `data`, no separators.
 pub fn to_hex(data: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -79,6 +98,14 @@ impl fmt::Debug for HexPreview {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_hex_reads_back_to_hex() {
+        assert_eq!(from_hex("51 54 58 01").expect("hex"), b"QTX\x01");
+        assert_eq!(to_hex(&from_hex("00ffAb").expect("hex")), "00ffab");
+        assert!(from_hex("abc").is_err());
+        assert!(from_hex("zz").is_err());
+    }
 
     #[test]
     fn preview_is_bounded_and_counts_the_rest() {

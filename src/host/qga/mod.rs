@@ -182,7 +182,7 @@ impl QgaClient {
         until: Instant,
         deadline: Duration,
         phase: Phase,
-        what: &dyn Fn() -> String,
+        what: &(dyn Fn() -> String + Sync),
     ) -> Result<Result<QgaMessage, WireError>, ClientError> {
         let timed_out = || ClientError::TimedOut {
             phase,

@@ -109,7 +109,7 @@ pub async fn run_host_conn(shared: Arc<Shared>, conn: ConnId, stream: BoxStream,
     };
     let started = tokio::time::Instant::now();
     let protocol = shared.fault_protocol.clone();
-    let (specs, pauses) = plan_specs(&shared.config.faults);
+    let (specs, pauses) = plan_specs(&shared.live_faults.get());
     let plan = FaultPlan::new(
         specs,
         protocol.clone(),

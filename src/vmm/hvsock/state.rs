@@ -70,6 +70,8 @@ pub struct Shared {
     pub config: HvsockConfig,
     /// The protocol fault plans frame by.
     pub fault_protocol: Protocol,
+    /// The stream faults new host connections get (starts as the configuration's).
+    pub live_faults: crate::fault::LiveFaults,
     /// How each guest port is served.
     pub services: BTreeMap<u32, Service>,
     pub(super) events: broadcast::Sender<HvsockEvent>,
@@ -104,6 +106,7 @@ impl Shared {
                 guest_ports_used: 0,
             }),
             timer: Notify::new(),
+            live_faults: crate::fault::LiveFaults::new(config.faults.clone()),
             config,
             fault_protocol,
             services,

@@ -32,7 +32,7 @@ use super::event::SerialVmmEvent;
 use super::port::SharedPort;
 use super::streams::HostPort;
 use crate::channel::serial::LISTEN_BACKLOG;
-use crate::fault::{FaultPlan, FaultSpec, FaultStage};
+use crate::fault::{FaultPlan, FaultStage};
 use crate::io::fault_pump::{PumpReport, pump, share};
 use crate::io::{BoxStream, Listener};
 use crate::wire::Direction;
@@ -52,7 +52,7 @@ pub(super) struct HostSide {
     pub port: SharedPort,
     pub listener: Listener,
     /// Stream faults, applied to every connection.
-    pub faults: Vec<FaultSpec>,
+    pub faults: crate::fault::LiveFaults,
     pub protocol: Protocol,
     pub seed: u64,
     /// The `stale_client`: the VMM's own connection, never read, held while the VMM runs.
@@ -102,11 +102,7 @@ pub(super) async fn serve(mut h: HostSide) {
             stale_id = Some(id);
             h.port.emit(SerialVmmEvent::StaleClient { client: id });
         }
-        let plan = FaultPlan::new(
-            h.faults.clone(),
-            h.protocol.clone(),
-            h.seed.wrapping_add(id),
-        );
+        let plan = FaultPlan::new(h.faults.get(), h.protocol.clone(), h.seed.wrapping_add(id));
         tokio::select! {
             ended = drive(conn.stream, port, plan, &h.protocol) => {
                 if let Some((to_guest, to_host)) = ended {
