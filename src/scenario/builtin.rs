@@ -4,10 +4,37 @@
 use super::load::{LoadError, LoadedScenario, check_unique, parse};
 
 /// `(file name, contents)` of every built-in scenario file.
-pub const FILES: &[(&str, &str)] = &[(
-    "quantix-serial.toml",
-    include_str!("../../scenarios/quantix-serial.toml"),
-)];
+pub const FILES: &[(&str, &str)] = &[
+    (
+        "quantix-serial.toml",
+        include_str!("../../scenarios/quantix-serial.toml"),
+    ),
+    (
+        "fcexec-hvsock.toml",
+        include_str!("../../scenarios/fcexec-hvsock.toml"),
+    ),
+    (
+        "hybrid-handshake.toml",
+        include_str!("../../scenarios/hybrid-handshake.toml"),
+    ),
+    (
+        "volant-vsock.toml",
+        include_str!("../../scenarios/volant-vsock.toml"),
+    ),
+    ("ch-api.toml", include_str!("../../scenarios/ch-api.toml")),
+    (
+        "qga-serial.toml",
+        include_str!("../../scenarios/qga-serial.toml"),
+    ),
+    (
+        "quantix-faults.toml",
+        include_str!("../../scenarios/quantix-faults.toml"),
+    ),
+    (
+        "quantix-host.toml",
+        include_str!("../../scenarios/quantix-host.toml"),
+    ),
+];
 
 /// Loads the built-in suite (file names as `scenarios/NAME.toml`).
 pub fn load() -> Result<Vec<LoadedScenario>, LoadError> {

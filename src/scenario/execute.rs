@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::expect::{self, Observed};
+use super::host_tap::HostTap;
 use super::load::LoadedScenario;
 use super::model::{ConformanceSide, Step};
 use super::raw::RawConn;
@@ -257,6 +258,8 @@ struct Run<'a> {
     raws: HashMap<String, RawConn>,
     background: HashMap<String, JoinHandle<Observed>>,
     host_cmd: Option<String>,
+    /// What the user's host client dials (the relay in front of the channel).
+    host_cmd_endpoint: Option<Endpoint>,
 }
 
 async fn run_steps(s: &LoadedScenario, opts: &RunOptions, dir: &Path) -> StepsDone {
@@ -293,12 +296,30 @@ async fn run_steps(s: &LoadedScenario, opts: &RunOptions, dir: &Path) -> StepsDo
         cid: u64::from(world.cid),
         port: world.guest_port,
     };
-    let tap = InlineTap::new(Arc::new(CaptureSink::new(writer, guest, base)));
+    let sink: Arc<dyn crate::tap::proxy::TapSink> = Arc::new(CaptureSink::new(writer, guest, base));
+    let tap = InlineTap::new(sink.clone());
     let host_cmd = match sc.conformance {
         Some(ConformanceSide::Host) => opts.overrides.host_cmd.clone(),
         _ => None,
     }
     .or_else(|| sc.host.command.clone());
+    let host_tap = match &host_cmd {
+        Some(_) => match HostTap::start(
+            dir.join("host-tap.sock"),
+            world.host_socket.clone(),
+            &world.host_endpoint,
+            sink,
+        )
+        .await
+        {
+            Ok(t) => Some(t),
+            Err(e) => {
+                world.stop().await;
+                return fail_setup(format!("cannot start the host client's relay: {e}"));
+            }
+        },
+        None => None,
+    };
     let mut run = Run {
         s,
         world: &world,
@@ -310,6 +331,7 @@ async fn run_steps(s: &LoadedScenario, opts: &RunOptions, dir: &Path) -> StepsDo
         raws: HashMap::new(),
         background: HashMap::new(),
         host_cmd,
+        host_cmd_endpoint: host_tap.as_ref().map(|t| t.endpoint.clone()),
     };
     let mut done = StepsDone {
         verdict: Verdict::Passed,
@@ -342,6 +364,9 @@ async fn run_steps(s: &LoadedScenario, opts: &RunOptions, dir: &Path) -> StepsDo
         c.close().await;
     }
     drop(run);
+    if let Some(t) = host_tap {
+        t.stop().await;
+    }
     world.stop().await;
     done
 }
@@ -419,6 +444,7 @@ impl Run<'_> {
         let (endpoint, opts) = self.call_target(step);
         match &self.host_cmd {
             Some(template) => {
+                let endpoint = self.host_cmd_endpoint.clone().unwrap_or(endpoint);
                 let line = call::host_command_line(template, &endpoint, &self.protocol, &op);
                 call::command(line, within).await
             }
@@ -432,6 +458,7 @@ impl Run<'_> {
         let (endpoint, opts) = self.call_target(step);
         match &self.host_cmd {
             Some(template) => {
+                let endpoint = self.host_cmd_endpoint.clone().unwrap_or(endpoint);
                 let line = call::host_command_line(template, &endpoint, &self.protocol, &op);
                 tokio::spawn(call::command(line, within))
             }

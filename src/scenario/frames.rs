@@ -7,6 +7,10 @@ use super::model::FramesCheck;
 use crate::capture::{CaptureReader, ItemKind, ProtocolChoice, Reassembler};
 use crate::wire::protocol::Protocol;
 
+/// The type name a decode error is listed under (bytes that are no frame of the protocol;
+/// distinct from a protocol's own error messages, such as qga's `error`).
+pub const DECODE_ERROR: &str = "decode_error";
+
 /// One frame (or decode error) of the capture, in capture order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedFrame {
@@ -70,9 +74,11 @@ pub fn read_frames(path: &Path, protocol: &Protocol) -> Result<Vec<RecordedFrame
                     frame.type_name.clone(),
                     frame.summary.clone(),
                 ),
-                ItemKind::Error { direction, error } => {
-                    (direction.name(), "error".to_string(), error.to_string())
-                }
+                ItemKind::Error { direction, error } => (
+                    direction.name(),
+                    DECODE_ERROR.to_string(),
+                    error.to_string(),
+                ),
                 _ => continue,
             };
             out.push(RecordedFrame {
@@ -133,7 +139,10 @@ pub fn check(frames: &[RecordedFrame], c: &FramesCheck) -> Vec<String> {
             }
         }
     }
-    let errors = frames.iter().filter(|f| f.type_name == "error").count();
+    let errors = frames
+        .iter()
+        .filter(|f| f.type_name == DECODE_ERROR)
+        .count();
     if let Some(max) = c.errors_max
         && errors > max
     {
@@ -157,7 +166,7 @@ pub fn check(frames: &[RecordedFrame], c: &FramesCheck) -> Vec<String> {
 pub fn first_divergence(frames: &[RecordedFrame], since_ns: u64) -> String {
     let start = frames.partition_point(|f| f.at_ns < since_ns);
     let during = &frames[start..];
-    if let Some(e) = during.iter().find(|f| f.type_name == "error") {
+    if let Some(e) = during.iter().find(|f| f.type_name == DECODE_ERROR) {
         return e.line();
     }
     if let Some(f) = during.iter().rev().find(|f| f.direction == "to_host") {

@@ -20,6 +20,7 @@ pub mod call;
 pub mod execute;
 pub mod expect;
 pub mod frames;
+pub mod host_tap;
 pub mod load;
 pub mod model;
 pub mod raw;

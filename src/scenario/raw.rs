@@ -153,7 +153,7 @@ pub fn frame_types(protocol: &Protocol, bytes: &[u8]) -> Vec<String> {
     for _ in 0..=bytes.len() {
         match d.decode(&mut buf) {
             Some(Ok(f)) => out.push(f.type_name),
-            Some(Err(_)) => out.push("error".into()),
+            Some(Err(_)) => out.push(super::frames::DECODE_ERROR.into()),
             None => break,
         }
     }

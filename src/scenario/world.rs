@@ -120,7 +120,8 @@ pub fn guest_config(sc: &Scenario, dir: &Path) -> Result<GuestConfig, WorldError
     Ok(c)
 }
 
-/// Replaces `{dir}` and `{vsock}` in `text` with the world's paths.
+/// Replaces `{dir}` (the scenario's private directory) and `{vsock}` (the VM's vsock socket
+/// path under ch-api) in `text`.
 pub fn expand(text: &str, dir: &Path) -> String {
     text.replace("{dir}", &dir.display().to_string())
         .replace("{vsock}", &dir.join("vsock.sock").display().to_string())
@@ -131,7 +132,11 @@ impl World {
     pub async fn start(sc: &Scenario, dir: &Path, over: &Overrides) -> Result<Self, WorldError> {
         let faults: Vec<FaultSpec> = sc.channel.faults.iter().map(|f| f.0.clone()).collect();
         let seed = sc.channel.seed.unwrap_or(1);
-        let guest_cmd = over.guest_cmd.clone().or_else(|| sc.guest.command.clone());
+        let guest_cmd = over
+            .guest_cmd
+            .clone()
+            .or_else(|| sc.guest.command.clone())
+            .map(|c| expand(&c, dir));
         let running = sc.guest.running.unwrap_or(true);
         let config = Arc::new(guest_config(sc, dir)?);
         let guest_protocol = sc
