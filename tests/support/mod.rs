@@ -86,3 +86,20 @@ pub fn connect(path: &Path) -> std::os::unix::net::UnixStream {
         }
     }
 }
+
+/// An example binary (`examples/NAME.rs`), built once per test process with the same cargo.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "--example", name, "--message-format", "json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::null())
+        .output()
+        .expect("run cargo build");
+    assert!(out.status.success(), "cargo build --example {name}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"]["name"] == name)
+        .find_map(|v| v["executable"].as_str().map(std::path::PathBuf::from))
+        .expect("the example's executable in cargo's output")
+}
