@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's first command: decode a recorded agent session (until the scenario suite lands).
+# The README's first command: the built-in scenario suite against the built-in mock guest, host
+# and VMMs. Failing scenarios' captures land in guestwire-results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run --release --quiet -- decode fixtures/streams/quantix-to-host.bin
+cargo run --release --quiet -- test --junit target/guestwire-junit.xml
