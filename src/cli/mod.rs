@@ -5,6 +5,7 @@
 pub mod call;
 pub mod decode;
 pub mod decode_capture;
+pub mod fuzz;
 pub mod guest;
 pub mod guest_opts;
 pub mod replay;
@@ -42,6 +43,8 @@ pub enum Command {
     Vmm(vmm::VmmArgs),
     /// Replay a capture's connection: serve its guest side, or send its host side and diff.
     Replay(replay::ReplayArgs),
+    /// Fuzz a live agent: mutated and malformed frames, each followed by a liveness probe.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 /// How a subcommand ended, as the process exit status.
@@ -122,5 +125,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Tap(args) => tap::run(args),
         Command::Vmm(args) => vmm::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     }
 }

@@ -105,16 +105,34 @@ fn describe(p: &ProbeResult) -> String {
     }
 }
 
+/// Probes until the peer answers, as seed 001's `DialGuest` retries: [`READY_ATTEMPTS`]
+/// attempts, 100 ms apart and doubling (an agent that is still starting is not a finding).
+async fn wait_ready(cfg: &FuzzConfig) -> Result<(), SessionError> {
+    let mut delay = Duration::from_millis(100);
+    let mut last = ProbeResult::Alive;
+    for attempt in 0..READY_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        last = probe(&cfg.protocol, &cfg.endpoint, cfg.probe_timeout).await;
+        if last == ProbeResult::Alive {
+            return Ok(());
+        }
+    }
+    Err(SessionError::NotReady(describe(&last)))
+}
+
+/// How many probes the peer gets to answer before the first case.
+pub const READY_ATTEMPTS: u32 = 5;
+
 /// Runs the cases of `cfg`, calling `on_case` after each; `on_case` may break to stop the run.
 pub async fn run<F>(cfg: &FuzzConfig, mut on_case: F) -> Result<Summary, SessionError>
 where
     F: FnMut(&CaseReport) -> ControlFlow<()>,
 {
     let generator = Generator::new(cfg.target(), cfg.seed)?;
-    let first = probe(&cfg.protocol, &cfg.endpoint, cfg.probe_timeout).await;
-    if first != ProbeResult::Alive {
-        return Err(SessionError::NotReady(describe(&first)));
-    }
+    wait_ready(cfg).await?;
     let indices = match cfg.only_case {
         Some(k) => k..k.saturating_add(1),
         None => 0..cfg.runs,
