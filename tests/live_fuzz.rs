@@ -78,10 +78,15 @@ fn survives_200(connect_to: &str, protocol: &str, dir: &Path) {
         "1",
         "--settle-ms",
         "20",
+        "--read-timeout",
+        "20",
         "--out",
         out.to_str().expect("utf-8"),
     ]);
     assert_eq!(code, Some(0), "{protocol}: {v:#}");
+    // Every valid request was answered (a reply ends its case at once: the long read
+    // deadline costs nothing unless the agent is slow).
+    assert_eq!(v["answered"], v["by_family"]["valid"], "{protocol}: {v}");
     assert_eq!(v["ok"], true);
     assert_eq!(v["cases"], 200);
     assert_eq!(v["findings"], Value::Array(Vec::new()));

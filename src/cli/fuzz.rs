@@ -188,7 +188,7 @@ pub fn run(args: FuzzArgs) -> Result<Outcome, CliError> {
             }
         }
         let done = report.case.index + 1 - cfg.only_case.unwrap_or(0);
-        if human && (done % step == 0 || done == total) {
+        if human && (done.is_multiple_of(step) || done == total) {
             println!("  {done}/{total} cases, {} findings", findings.len());
             let _ = std::io::stdout().flush();
         }
@@ -237,6 +237,7 @@ fn report(
             "case": cfg.only_case,
             "cases": summary.cases,
             "by_family": summary.by_family,
+            "answered": summary.answered,
             "findings": findings,
             "by_kind": summary.by_kind,
             "stopped_by": summary.stopped_by.map(|k| k.name()),
@@ -248,7 +249,10 @@ fn report(
         let families: Vec<String> = summary
             .by_family
             .iter()
-            .map(|(k, v)| format!("{k} {v}"))
+            .map(|(k, v)| match *k {
+                "valid" => format!("{k} {v}, {} answered", summary.answered),
+                _ => format!("{k} {v}"),
+            })
             .collect();
         writeln!(
             out,

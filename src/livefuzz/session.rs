@@ -91,6 +91,9 @@ pub struct Summary {
     pub by_kind: BTreeMap<&'static str, u64>,
     /// Cases per family name.
     pub by_family: BTreeMap<&'static str, u64>,
+    /// Valid requests that were answered (a peer that answers none is probably not speaking
+    /// the protocol given).
+    pub answered: u64,
     /// The finding that ended the run before its budget, if one did.
     pub stopped_by: Option<FindingKind>,
 }
@@ -145,6 +148,9 @@ where
         let finding = judge(&case, &run.exchange, &probed);
         summary.cases += 1;
         *summary.by_family.entry(case.family.name()).or_default() += 1;
+        if case.expect_reply && run.exchange.replies > 0 {
+            summary.answered += 1;
+        }
         let stop = finding
             .as_ref()
             .is_some_and(|f| f.kind.stops(cfg.keep_going));
