@@ -66,6 +66,14 @@ pub struct FuzzArgs {
     pub json: bool,
 }
 
+/// A line on standard output that never panics: a closed pipe (`| head`) must not stop a run
+/// whose findings are still being saved.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn secs(s: f64, what: &str) -> Result<Duration, CliError> {
     Duration::try_from_secs_f64(s)
         .ok()
@@ -140,9 +148,11 @@ pub fn run(args: FuzzArgs) -> Result<Outcome, CliError> {
             Some(k) => format!("case {k}"),
             None => format!("{total} cases"),
         };
-        println!(
+        say!(
             "fuzzing {} at {} with seed {}: {what}",
-            cfg.protocol, cfg.endpoint, cfg.seed
+            cfg.protocol,
+            cfg.endpoint,
+            cfg.seed
         );
     }
     let mut findings: Vec<Value> = Vec::new();
@@ -159,19 +169,19 @@ pub fn run(args: FuzzArgs) -> Result<Outcome, CliError> {
             match save_finding(&args.out, n, report, &cfg) {
                 Ok(saved) => {
                     if human {
-                        println!(
+                        say!(
                             "FINDING {n}: {} at case {} ({}): {}",
                             f.kind.name(),
                             report.case.index,
                             report.case.description,
                             f.detail
                         );
-                        println!(
+                        say!(
                             "  saved {} and {}",
                             saved.pcap.display(),
                             saved.json.display()
                         );
-                        println!(
+                        say!(
                             "  reproduce: {}",
                             saved.value["reproduce"].as_str().unwrap_or_default()
                         );
@@ -189,7 +199,7 @@ pub fn run(args: FuzzArgs) -> Result<Outcome, CliError> {
         }
         let done = report.case.index + 1 - cfg.only_case.unwrap_or(0);
         if human && (done.is_multiple_of(step) || done == total) {
-            println!("  {done}/{total} cases, {} findings", findings.len());
+            say!("  {done}/{total} cases, {} findings", findings.len());
             let _ = std::io::stdout().flush();
         }
         ControlFlow::Continue(())
@@ -206,12 +216,12 @@ pub fn run(args: FuzzArgs) -> Result<Outcome, CliError> {
             if args.json {
                 let v = json!({"ok": false, "error": e.to_string(), "protocol": cfg.protocol.to_string(),
                                "endpoint": cfg.endpoint.to_string(), "seed": cfg.seed});
-                println!("{v}");
+                say!("{v}");
             }
             return Err(CliError::Usage(e.to_string()));
         }
     };
-    report(&args, &cfg, &summary, findings, elapsed)
+    Ok(report(&args, &cfg, &summary, findings, elapsed))
 }
 
 fn report(
@@ -220,13 +230,7 @@ fn report(
     summary: &Summary,
     findings: Vec<Value>,
     elapsed: Duration,
-) -> Result<Outcome, CliError> {
-    let out_err = |source| CliError::Io {
-        path: "-".into(),
-        source,
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+) -> Outcome {
     let ms = elapsed.as_secs_f64() * 1000.0;
     if args.json {
         let v = json!({
@@ -244,7 +248,7 @@ fn report(
             "out": args.out.display().to_string(),
             "elapsed_ms": ms,
         });
-        writeln!(out, "{v}").map_err(out_err)?;
+        say!("{v}");
     } else {
         let families: Vec<String> = summary
             .by_family
@@ -254,8 +258,7 @@ fn report(
                 _ => format!("{k} {v}"),
             })
             .collect();
-        writeln!(
-            out,
+        say!(
             "{} cases ({}) in {:.1} s: {} findings{}",
             summary.cases,
             families.join(", "),
@@ -265,15 +268,14 @@ fn report(
                 Some(k) => format!(", stopped: the peer is {}", k.name()),
                 None => String::new(),
             }
-        )
-        .map_err(out_err)?;
+        );
         if !findings.is_empty() {
-            writeln!(out, "findings saved in {}", args.out.display()).map_err(out_err)?;
+            say!("findings saved in {}", args.out.display());
         }
     }
-    Ok(if findings.is_empty() {
+    if findings.is_empty() {
         Outcome::Ok
     } else {
         Outcome::Failed
-    })
+    }
 }
