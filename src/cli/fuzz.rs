@@ -74,11 +74,19 @@ macro_rules! say {
     }};
 }
 
+/// The longest deadline accepted: a day.
+const MAX_DEADLINE: Duration = Duration::from_secs(86_400);
+
 fn secs(s: f64, what: &str) -> Result<Duration, CliError> {
     Duration::try_from_secs_f64(s)
         .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| CliError::Usage(format!("{what} must be a positive number of seconds")))
+        .filter(|d| !d.is_zero() && *d <= MAX_DEADLINE)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{what} must be a positive number of seconds, at most {}",
+                MAX_DEADLINE.as_secs()
+            ))
+        })
 }
 
 /// The run's configuration from the arguments.

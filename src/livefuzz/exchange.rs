@@ -219,7 +219,11 @@ async fn read_back<S>(
 ) where
     S: AsyncRead + Unpin,
 {
-    let end = tokio::time::Instant::now() + opts.read_timeout;
+    let start = tokio::time::Instant::now();
+    // A deadline past the clock's range is a day away (still a deadline).
+    let end = start
+        .checked_add(opts.read_timeout)
+        .unwrap_or(start + Duration::from_secs(86_400));
     let mut buf = vec![0u8; 64 * 1024];
     let mut kept = 0usize;
     while kept < opts.read_limit {

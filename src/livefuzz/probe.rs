@@ -52,7 +52,9 @@ pub async fn probe(protocol: &Protocol, endpoint: &Endpoint, timeout: Duration) 
         },
     };
     // Connect, handshake and request each have `timeout`; this bounds them all together.
-    let bound = timeout * 3 + Duration::from_secs(1);
+    let bound = timeout
+        .saturating_mul(3)
+        .saturating_add(Duration::from_secs(1));
     match tokio::time::timeout(
         bound,
         call_once(protocol, endpoint, &opts, &probe_op(protocol)),
