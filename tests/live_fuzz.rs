@@ -80,6 +80,9 @@ fn survives_200(connect_to: &str, protocol: &str, dir: &Path) {
         "20",
         "--read-timeout",
         "20",
+        // Generous, so that a loaded machine cannot pass for a hung agent.
+        "--probe-timeout",
+        "20",
         "--out",
         out.to_str().expect("utf-8"),
     ]);
@@ -241,7 +244,7 @@ fn finds_and_reproduces(weakness: Weakness, kind: &str) -> Value {
         "--settle-ms",
         "20",
         "--probe-timeout",
-        "1",
+        "3",
         "--out",
         out.to_str().expect("utf-8"),
     ]);
@@ -274,7 +277,7 @@ fn finds_and_reproduces(weakness: Weakness, kind: &str) -> Value {
     assert!(!command.contains('\''), "plain words: {command}");
     let words: Vec<&str> = command.split(' ').collect();
     assert_eq!(&words[..2], ["guestwire", "fuzz"], "{command}");
-    assert!(command.contains("--probe-timeout 1"), "{command}");
+    assert!(command.contains("--probe-timeout 3"), "{command}");
     let (code, again) = fuzz(&words[2..]);
     assert_eq!(code, Some(1), "{again:#}");
     assert_eq!(again["cases"], 1);
@@ -389,6 +392,8 @@ fn a_short_run_does_not_crash_the_real_qemu_ga() {
         "--seed",
         "3",
         "--settle-ms",
+        "20",
+        "--probe-timeout",
         "20",
         "--out",
         out.to_str().expect("utf-8"),
