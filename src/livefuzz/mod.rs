@@ -8,7 +8,7 @@
 //! (byte-level), [`structured`] (protobuf and JSON fields), [`case`] (the seeded [`Generator`]:
 //! seed + index → [`Case`]), [`safety`] (no case may ask the agent to change anything),
 //! [`verdict`] (decoding replies, judging a case). The tokio adapters: [`exchange`] (one case
-//! over a real connection, recorded), [`probe`] (the ping), [`session`] (the run), [`save`]
+//! over a real connection, recorded), [`mod@probe`] (the ping), [`session`] (the run), [`save`]
 //! (findings as pcap + JSON).
 
 pub mod case;
