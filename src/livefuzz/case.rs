@@ -2,10 +2,12 @@
 //! (case `K` is built without building cases `0..K`, which is what `--case K` relies on).
 //!
 //! A case is one of: a valid request from the protocol's encoder ([`Family::Valid`]); the
-//! malformed variants of the fault generators ([`crate::fault::malform`](mod@crate::fault::malform), plus the hybrid-vsock
-//! handshake variants on an `hvsock:` endpoint) ([`Family::Malformed`]); a byte-level mutation of
-//! a valid frame ([`Family::Mutated`]); a field-level mutation of its protobuf or JSON
-//! ([`Family::Structured`]). Every case passes [`super::safety::is_safe`], or is drawn again.
+//! malformed variants of the fault generators
+//! ([`fault::malform`](mod@crate::fault::malform), plus the hybrid-vsock handshake variants on
+//! an `hvsock:` endpoint) ([`Family::Malformed`]); a byte-level mutation of a valid frame
+//! ([`Family::Mutated`]); a field-level mutation of its protobuf or JSON
+//! ([`Family::Structured`]). Every mutated case passes [`super::safety::is_safe`], or is drawn
+//! again (the malformed variants only cut, pad or prefix a safe frame).
 
 use bytes::Bytes;
 
