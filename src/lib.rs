@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod guest;
 pub mod host;
 pub mod io;
+pub mod livefuzz;
 pub mod replay;
 pub mod scenario;
 pub mod tap;

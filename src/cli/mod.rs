@@ -5,6 +5,7 @@
 pub mod call;
 pub mod decode;
 pub mod decode_capture;
+pub mod fuzz;
 pub mod guest;
 pub mod guest_opts;
 pub mod replay;
@@ -46,6 +47,8 @@ pub enum Command {
     /// Run scenarios (default: the built-in suite) against the mock peers or your own agent or
     /// host client, with a verdict per scenario and JUnit/JSON reports.
     Test(test::TestArgs),
+    /// Fuzz a live agent: mutated and malformed frames, each followed by a liveness probe.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 /// How a subcommand ended, as the process exit status.
@@ -127,5 +130,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Vmm(args) => vmm::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
     }
 }
