@@ -3,37 +3,27 @@
 
 use super::load::{LoadError, LoadedScenario, check_unique, parse};
 
+/// `(file name, contents)` of each listed `scenarios/NAME.toml`.
+macro_rules! scenario_files {
+    ($($name:literal),* $(,)?) => {
+        &[$((
+            concat!($name, ".toml"),
+            include_str!(concat!("../../scenarios/", $name, ".toml")),
+        )),*]
+    };
+}
+
 /// `(file name, contents)` of every built-in scenario file.
-pub const FILES: &[(&str, &str)] = &[
-    (
-        "quantix-serial.toml",
-        include_str!("../../scenarios/quantix-serial.toml"),
-    ),
-    (
-        "fcexec-hvsock.toml",
-        include_str!("../../scenarios/fcexec-hvsock.toml"),
-    ),
-    (
-        "hybrid-handshake.toml",
-        include_str!("../../scenarios/hybrid-handshake.toml"),
-    ),
-    (
-        "volant-vsock.toml",
-        include_str!("../../scenarios/volant-vsock.toml"),
-    ),
-    ("ch-api.toml", include_str!("../../scenarios/ch-api.toml")),
-    (
-        "qga-serial.toml",
-        include_str!("../../scenarios/qga-serial.toml"),
-    ),
-    (
-        "quantix-faults.toml",
-        include_str!("../../scenarios/quantix-faults.toml"),
-    ),
-    (
-        "quantix-host.toml",
-        include_str!("../../scenarios/quantix-host.toml"),
-    ),
+pub const FILES: &[(&str, &str)] = scenario_files![
+    "quantix-serial",
+    "quantix-faults",
+    "quantix-host",
+    "serial-port",
+    "fcexec-hvsock",
+    "hybrid-handshake",
+    "volant-vsock",
+    "ch-api",
+    "qga-serial",
 ];
 
 /// Loads the built-in suite (file names as `scenarios/NAME.toml`).

@@ -233,6 +233,14 @@ pub fn check_recv(e: &Expect, o: &Observed, done: bool) -> Option<Vec<String>> {
     {
         bad.push(format!("expected {want:?} in what arrived: {text:?}"));
     }
+    if let Some(unwanted) = &e.excludes
+        && text.contains(unwanted.as_str())
+    {
+        bad.push(format!(
+            "expected no {unwanted:?} in what arrived: {text:?}"
+        ));
+        return Some(bad);
+    }
     for t in &e.frame_types {
         if !o.frame_types.iter().any(|f| f == t) {
             bad.push(format!(
@@ -261,8 +269,12 @@ pub fn check_recv(e: &Expect, o: &Observed, done: bool) -> Option<Vec<String>> {
         bad.push("expected bytes, nothing arrived".into());
     }
     if bad.is_empty() {
-        // `eof = false` can only be known at the end.
-        if e.eof == Some(false) && !done {
+        // `eof = false`, and `excludes` with nothing to wait for, can only be known at the end.
+        let only_excludes = e.excludes.is_some()
+            && e.contains.is_none()
+            && e.frame_types.is_empty()
+            && e.eof.is_none();
+        if (e.eof == Some(false) || only_excludes) && !done {
             return None;
         }
         return Some(bad);

@@ -239,6 +239,7 @@ fn expect_keys(e: &Expect) -> Vec<&'static str> {
     add(e.events_max.is_some(), "events_max");
     add(e.not_before.is_some(), "not_before");
     add(e.contains.is_some(), "contains");
+    add(e.excludes.is_some(), "excludes");
     add(e.eof.is_some(), "eof");
     add(e.silent.is_some(), "silent");
     add(!e.frame_types.is_empty(), "frame_types");
@@ -268,6 +269,7 @@ fn allowed_expect(action: &str) -> &'static [&'static str] {
         "send" => &["ok", "error"],
         "recv" => &[
             "contains",
+            "excludes",
             "eof",
             "silent",
             "frame_types",
@@ -287,6 +289,7 @@ fn args_of(step: &Step) -> Vec<&'static str> {
             k.push(name);
         }
     };
+    add(step.side.is_some(), "side");
     add(step.name.is_some(), "name");
     add(step.background.is_some(), "background");
     add(step.program.is_some(), "program");
@@ -318,8 +321,9 @@ fn allowed_args(action: &str, call: Option<&str>) -> &'static [&'static str] {
         ("call", Some("shutdown")) => &["name", "background", "mode", "within", "via"],
         ("call", Some("raw")) => &["name", "background", "json", "within", "via"],
         ("call", _) => &["name", "background", "within", "via"],
-        ("send", _) => &["text", "hex", "json"],
-        ("recv" | "connect" | "join", _) => &["within"],
+        ("send", _) => &["text", "hex", "json", "within"],
+        ("connect", _) => &["within", "side"],
+        ("recv" | "join", _) => &["within"],
         ("api", _) => &["text", "within"],
         _ => &[],
     }
@@ -409,6 +413,19 @@ fn check_step<'a>(
             }
         }
         "connect" => {
+            match step.side.as_deref() {
+                None | Some("host") => {}
+                Some("guest") => {
+                    if sc.channel.kind != ChannelKind::Serial || sc.guest.running != Some(false) {
+                        return Err(
+                            "side = \"guest\" needs a serial channel with guest.running = false \
+                             (the scenario plays the guest)"
+                                .into(),
+                        );
+                    }
+                }
+                Some(other) => return Err(format!("side {other:?}: host or guest")),
+            }
             let n = step.connect.as_deref().unwrap_or_default();
             if !raw.insert(n) {
                 return Err(format!("raw connection {n:?} is already open"));

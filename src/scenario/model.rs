@@ -230,6 +230,11 @@ pub struct Step {
     pub join: Option<String>,
 
     // ---- arguments ----
+    /// connect: `host` (default: a host client on the channel's socket) or `guest` (the
+    /// guest's end of a serial port whose agent is not running: the scenario is the guest, and
+    /// its `send`/`recv` steps are the agent's writes and reads).
+    #[serde(default)]
+    pub side: Option<String>,
     /// A name for a background call.
     #[serde(default)]
     pub name: Option<String>,
@@ -313,6 +318,9 @@ pub struct Expect {
     /// recv: the bytes read, as text, contain this.
     #[serde(default)]
     pub contains: Option<String>,
+    /// recv: the bytes read, as text, do not contain this (checked when the step ends).
+    #[serde(default)]
+    pub excludes: Option<String>,
     /// recv: the connection ends (EOF or reset) within the step.
     #[serde(default)]
     pub eof: Option<bool>,

@@ -19,6 +19,9 @@ pub const MAX_RECEIVED: usize = 1 << 20;
 /// A named raw connection.
 pub struct RawConn {
     stream: BoxStream,
+    /// Which way what this connection reads flows (`ToHost` for a host's, `ToGuest` for the
+    /// guest's end).
+    reads: crate::wire::Direction,
     received: Vec<u8>,
     eof: bool,
     error: Option<String>,
@@ -34,10 +37,16 @@ impl std::fmt::Debug for RawConn {
 }
 
 impl RawConn {
-    /// Wraps a connected stream.
+    /// Wraps a host's connected stream.
     pub fn new(stream: BoxStream) -> Self {
+        Self::reading(stream, crate::wire::Direction::ToHost)
+    }
+
+    /// Wraps a stream whose reads flow `reads`.
+    pub fn reading(stream: BoxStream, reads: crate::wire::Direction) -> Self {
         Self {
             stream,
+            reads,
             received: Vec::new(),
             eof: false,
             error: None,
@@ -116,7 +125,7 @@ impl RawConn {
             error_kind: self.error.clone(),
             received: self.received.clone(),
             eof: self.eof,
-            frame_types: frame_types(protocol, &self.received),
+            frame_types: frame_types(protocol, &self.received, self.reads),
             elapsed,
             ..Observed::default()
         }
@@ -140,10 +149,15 @@ pub fn io_kind(e: &std::io::Error) -> String {
     .to_string()
 }
 
-/// The frame types in `bytes` read by the host, decoded as `protocol` (a leading hybrid-vsock line included).
-pub fn frame_types(protocol: &Protocol, bytes: &[u8]) -> Vec<String> {
+/// The frame types in `bytes` flowing `direction`, decoded as `protocol` (a leading
+/// hybrid-vsock line included).
+pub fn frame_types(
+    protocol: &Protocol,
+    bytes: &[u8],
+    direction: crate::wire::Direction,
+) -> Vec<String> {
     let opts = DecodeOptions {
-        direction: Some(crate::wire::Direction::ToHost),
+        direction: Some(direction),
         ..DecodeOptions::default()
     };
     let mut d = open_decoder_detecting_handshake(protocol, &opts);

@@ -297,6 +297,18 @@ impl World {
         }
     }
 
+    /// Opens the guest's end of the serial port (the scenario plays the agent).
+    pub fn open_guest(&self) -> Result<crate::io::BoxStream, String> {
+        match &self.channel {
+            Channel::Serial(vmm) => vmm
+                .port()
+                .open_guest()
+                .map(|p| Box::new(p) as crate::io::BoxStream)
+                .map_err(|e| format!("the guest cannot open the port: {e}")),
+            _ => Err("only a serial port has a guest end to open".into()),
+        }
+    }
+
     /// Carries out a `vmm` step.
     pub fn vmm_action(&self, action: &str) -> Result<(), String> {
         match (&self.channel, action) {
