@@ -17,6 +17,7 @@ macro_rules! scenario_files {
 pub const FILES: &[(&str, &str)] = scenario_files![
     "quantix-serial",
     "quantix-faults",
+    "malformed-matrix",
     "quantix-host",
     "serial-port",
     "fcexec-hvsock",
