@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 
+use super::fasthash::FastMap;
 use super::item::{CaptureItem, ConnId, ItemKind};
 use crate::wire::{DecodedFrame, Direction};
 
@@ -64,8 +65,10 @@ pub struct Summary {
     closes: u64,
     resets: u64,
     ended: BTreeMap<String, u64>,
-    by_id: HashMap<(ConnId, String), Outstanding>,
-    in_order: HashMap<ConnId, VecDeque<Outstanding>>,
+    /// Requests waiting for a reply with their id, per connection (looked up by `&str`: no
+    /// allocation per reply).
+    by_id: FastMap<ConnId, HashMap<String, Outstanding>>,
+    in_order: FastMap<ConnId, VecDeque<Outstanding>>,
     outstanding: usize,
     latencies: Vec<u64>,
     unsolicited: u64,
@@ -122,10 +125,12 @@ impl Summary {
             }
             ItemKind::Frame { direction, frame } => {
                 self.frames += 1;
-                *self
-                    .frames_by_type
-                    .entry(frame.type_name.clone())
-                    .or_default() += 1;
+                match self.frames_by_type.get_mut(frame.type_name.as_str()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.frames_by_type.insert(frame.type_name.clone(), 1);
+                    }
+                }
                 self.frame_bytes[dir_idx(*direction)] += frame.len;
                 self.pair(item.conn, item.time_ns, *direction, frame);
             }
@@ -156,12 +161,8 @@ impl Summary {
 
     fn conn_ended(&mut self, conn: ConnId) {
         let mut left: Vec<Outstanding> = self.in_order.remove(&conn).unwrap_or_default().into();
-        let keys: Vec<(ConnId, String)> =
-            self.by_id.keys().filter(|k| k.0 == conn).cloned().collect();
-        for k in keys {
-            if let Some(o) = self.by_id.remove(&k) {
-                left.push(o);
-            }
+        if let Some(waiting) = self.by_id.remove(&conn) {
+            left.extend(waiting.into_values());
         }
         left.sort_by_key(|o| o.time_ns);
         self.outstanding -= left.len().min(self.outstanding);
@@ -189,7 +190,8 @@ impl Summary {
                 self.outstanding += 1;
                 match &frame.correlation_id {
                     Some(id) => {
-                        if let Some(old) = self.by_id.insert((conn, id.clone()), o) {
+                        let waiting = self.by_id.entry(conn).or_default();
+                        if let Some(old) = waiting.insert(id.clone(), o) {
                             self.outstanding -= 1;
                             self.give_up(old);
                         }
@@ -199,7 +201,10 @@ impl Summary {
             }
             Direction::ToHost => {
                 let request = match &frame.correlation_id {
-                    Some(id) => self.by_id.remove(&(conn, id.clone())),
+                    Some(id) => self
+                        .by_id
+                        .get_mut(&conn)
+                        .and_then(|waiting| waiting.remove(id.as_str())),
                     None => self.in_order.get_mut(&conn).and_then(VecDeque::pop_front),
                 };
                 match request {
@@ -255,6 +260,7 @@ impl Summary {
         let mut waiting: Vec<&Outstanding> = self
             .by_id
             .values()
+            .flat_map(HashMap::values)
             .chain(self.in_order.values().flatten())
             .collect();
         waiting.sort_by_key(|o| (o.time_ns, o.conn));
