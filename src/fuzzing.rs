@@ -362,6 +362,7 @@ pub fn decode_any(data: &[u8]) {
         direction: direction_of(sel >> 3),
         max_frame: Some(FUZZ_MAX_FRAME),
         handshake: sel & 0x20 != 0,
+        lean: false,
     };
     let make = || ErasedDriver(open_decoder(&protocol, &opts));
     if protocol != Protocol::Raw {

@@ -1,8 +1,8 @@
 //! Captures through their real interfaces: tshark 4.0 dissects what `CaptureWriter` writes as
 //! vsock with the right CIDs, ports, ops and payload bytes (pcap and pcapng); `guestwire decode`
-//! reads a capture recorded from live traffic (`fixtures/captures/quantix-session.pcap`, written
-//! by `examples/record_capture.rs`), as text and as JSON, reports bad captures in place with exit
-//! 1, and follows a capture that another process is still writing.
+//! reads a capture recorded from live traffic (`fixtures/captures/quantix-session.pcap`, recorded
+//! through the tap by `scripts/record-fixtures.sh`), as text and as JSON, reports bad captures in
+//! place with exit 1, and follows a capture that another process is still writing.
 //!
 //! Without `tshark` the tshark tests are skipped with a message, except under `CI=true`, where CI
 //! installs it (`scripts/install-deps.sh tshark`) and its absence fails them.
@@ -211,7 +211,8 @@ fn decode_prints_the_recorded_session_as_text() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     let expect_in_order = [
-        "open host 2:1 ↔ guest 3:1 (host connected)",
+        // The tap's host end: a port per connection from 49152 (docs/captures.md).
+        "open host 2:49152 ↔ guest 3:1 (host connected)",
         "protocol quantix",
         "←  agent_ready",
         "→  ping",

@@ -15,6 +15,7 @@
 
 pub mod detect;
 pub mod error;
+pub mod fasthash;
 pub mod item;
 pub mod parser;
 pub mod reader;

@@ -18,12 +18,13 @@
 //! at most [`PENDING_MAX`] bytes; at most [`MAX_OPEN_CONNECTIONS`] connections are open at once
 //! (opening one more gives up the oldest, [`EndReason::Evicted`]).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 
 use super::detect::{ProtocolChoice, decide};
 use super::error::CaptureError;
+use super::fasthash::FastMap;
 use super::item::{CaptureItem, ConnId, EndReason, ItemKind};
 use super::parser::Record;
 use super::vsockmon::{HOST_CID, MAX_PAYLOAD_PER_RECORD, Op, Side, VIRTIO_OP_RST, VsockAddr};
@@ -113,13 +114,7 @@ fn drain(stream: &mut Stream, direction: Direction, time: u64, eof: bool, out: &
 
 impl Conn {
     /// Decides the protocol if the bytes so far allow (or `force`), then replays the queue.
-    fn try_decide(
-        &mut self,
-        choice: &ProtocolChoice,
-        max: Option<u64>,
-        force: bool,
-        out: &mut Out<'_>,
-    ) {
+    fn try_decide(&mut self, ctx: &Ctx<'_>, force: bool, out: &mut Out<'_>) {
         let State::Pending {
             queue,
             prefix,
@@ -129,7 +124,7 @@ impl Conn {
             return;
         };
         let ended = force || *bytes > PENDING_MAX || self.closed.iter().all(|c| *c);
-        let Some(decision) = decide(choice, &prefix[0], &prefix[1], ended) else {
+        let Some(decision) = decide(ctx.choice, &prefix[0], &prefix[1], ended) else {
             return;
         };
         let time = queue.front().map_or(0, |(_, t, _)| *t);
@@ -146,8 +141,9 @@ impl Conn {
                 &decision.protocol,
                 &DecodeOptions {
                     direction: Some(direction),
-                    max_frame: max,
+                    max_frame: ctx.max_frame,
                     handshake: decision.handshake,
+                    lean: ctx.lean,
                 },
             ),
             buf: BytesMut::new(),
@@ -182,7 +178,7 @@ impl Conn {
                 p.extend_from_slice(&data[..data.len().min(room)]);
                 *bytes += data.len();
                 queue.push_back((direction, time, data));
-                self.try_decide(ctx.choice, ctx.max_frame, false, out);
+                self.try_decide(ctx, false, out);
             }
             State::Decoding(streams) => {
                 let s = &mut streams[idx(direction)];
@@ -194,7 +190,7 @@ impl Conn {
 
     /// Ends `direction`'s stream (or both), flushing its decoder.
     fn finish(&mut self, which: Option<Direction>, time: u64, ctx: &Ctx<'_>, out: &mut Out<'_>) {
-        self.try_decide(ctx.choice, ctx.max_frame, true, out);
+        self.try_decide(ctx, true, out);
         if let State::Decoding(streams) = &mut self.state {
             for d in DIRECTIONS {
                 let s = &mut streams[idx(d)];
@@ -209,13 +205,15 @@ impl Conn {
 struct Ctx<'a> {
     choice: &'a ProtocolChoice,
     max_frame: Option<u64>,
+    lean: bool,
 }
 
 /// Reassembles and decodes a capture's connections.
 pub struct Reassembler {
     choice: ProtocolChoice,
     max_frame: Option<u64>,
-    by_key: HashMap<(VsockAddr, VsockAddr), ConnId>,
+    lean: bool,
+    by_key: FastMap<(VsockAddr, VsockAddr), ConnId>,
     conns: BTreeMap<ConnId, Conn>,
     next_id: ConnId,
     items: VecDeque<CaptureItem>,
@@ -240,13 +238,21 @@ impl Reassembler {
         Self {
             choice,
             max_frame,
-            by_key: HashMap::new(),
+            lean: false,
+            by_key: FastMap::default(),
             conns: BTreeMap::new(),
             next_id: 1,
             items: VecDeque::new(),
             last_time: 0,
             bytes: [0; 2],
         }
+    }
+
+    /// Decode without building each frame's JSON form (`message` is `null`; see
+    /// [`DecodeOptions::lean`]): for output that never prints it. Set before the first push.
+    pub fn lean(mut self, lean: bool) -> Self {
+        self.lean = lean;
+        self
     }
 
     /// The next item, if any.
@@ -343,6 +349,7 @@ impl Reassembler {
         let ctx = Ctx {
             choice: &self.choice,
             max_frame: self.max_frame,
+            lean: self.lean,
         };
         let mut out = Out {
             items: &mut self.items,
@@ -404,6 +411,7 @@ impl Reassembler {
         let ctx = Ctx {
             choice: &self.choice,
             max_frame: self.max_frame,
+            lean: self.lean,
         };
         let mut out = Out {
             items: &mut self.items,
@@ -444,6 +452,7 @@ impl Reassembler {
         let ctx = Ctx {
             choice: &self.choice,
             max_frame: self.max_frame,
+            lean: self.lean,
         };
         let mut out = Out {
             items: &mut self.items,

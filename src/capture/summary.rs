@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 
+use super::fasthash::FastMap;
 use super::item::{CaptureItem, ConnId, ItemKind};
 use crate::wire::{DecodedFrame, Direction};
 
@@ -48,6 +49,14 @@ pub struct Outstanding {
     pub time_ns: u64,
 }
 
+/// A request waiting for its reply (its connection and id are the keys it is filed under).
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    /// Index into `Summary::types`.
+    r#type: u32,
+    time_ns: u64,
+}
+
 /// The summary being accumulated.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -64,8 +73,13 @@ pub struct Summary {
     closes: u64,
     resets: u64,
     ended: BTreeMap<String, u64>,
-    by_id: HashMap<(ConnId, String), Outstanding>,
-    in_order: HashMap<ConnId, VecDeque<Outstanding>>,
+    /// Requests waiting for a reply with their id, per connection (looked up by `&str`: no
+    /// allocation per reply).
+    by_id: FastMap<ConnId, HashMap<String, Waiting>>,
+    in_order: FastMap<ConnId, VecDeque<Waiting>>,
+    /// The request types seen, interned: a waiting request holds an index, not a copy.
+    types: Vec<String>,
+    type_ids: HashMap<String, u32>,
     outstanding: usize,
     latencies: Vec<u64>,
     unsolicited: u64,
@@ -106,11 +120,36 @@ impl Summary {
         Self::default()
     }
 
-    fn give_up(&mut self, o: Outstanding) {
+    fn give_up(&mut self, conn: ConnId, id: Option<String>, w: Waiting) {
         self.unanswered += 1;
         if self.unanswered_listed.len() < UNANSWERED_LISTED {
+            let o = self.outstanding_of(conn, id, w);
             self.unanswered_listed.push(o);
         }
+    }
+
+    fn outstanding_of(&self, conn: ConnId, id: Option<String>, w: Waiting) -> Outstanding {
+        Outstanding {
+            conn,
+            r#type: self
+                .types
+                .get(w.r#type as usize)
+                .cloned()
+                .unwrap_or_default(),
+            id,
+            time_ns: w.time_ns,
+        }
+    }
+
+    /// The interned index of request type `name`.
+    fn type_id(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.type_ids.get(name) {
+            return i;
+        }
+        let i = u32::try_from(self.types.len()).unwrap_or(u32::MAX);
+        self.types.push(name.to_string());
+        self.type_ids.insert(name.to_string(), i);
+        i
     }
 
     /// Takes one item.
@@ -122,10 +161,12 @@ impl Summary {
             }
             ItemKind::Frame { direction, frame } => {
                 self.frames += 1;
-                *self
-                    .frames_by_type
-                    .entry(frame.type_name.clone())
-                    .or_default() += 1;
+                match self.frames_by_type.get_mut(frame.type_name.as_str()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.frames_by_type.insert(frame.type_name.clone(), 1);
+                    }
+                }
                 self.frame_bytes[dir_idx(*direction)] += frame.len;
                 self.pair(item.conn, item.time_ns, *direction, frame);
             }
@@ -155,18 +196,20 @@ impl Summary {
     }
 
     fn conn_ended(&mut self, conn: ConnId) {
-        let mut left: Vec<Outstanding> = self.in_order.remove(&conn).unwrap_or_default().into();
-        let keys: Vec<(ConnId, String)> =
-            self.by_id.keys().filter(|k| k.0 == conn).cloned().collect();
-        for k in keys {
-            if let Some(o) = self.by_id.remove(&k) {
-                left.push(o);
-            }
+        let mut left: Vec<(Option<String>, Waiting)> = self
+            .in_order
+            .remove(&conn)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|w| (None, w))
+            .collect();
+        if let Some(waiting) = self.by_id.remove(&conn) {
+            left.extend(waiting.into_iter().map(|(id, w)| (Some(id), w)));
         }
-        left.sort_by_key(|o| o.time_ns);
+        left.sort_by_key(|(_, w)| w.time_ns);
         self.outstanding -= left.len().min(self.outstanding);
-        for o in left {
-            self.give_up(o);
+        for (id, w) in left {
+            self.give_up(conn, id, w);
         }
     }
 
@@ -176,30 +219,32 @@ impl Summary {
         }
         match direction {
             Direction::ToGuest => {
-                let o = Outstanding {
-                    conn,
-                    r#type: frame.type_name.clone(),
-                    id: frame.correlation_id.clone(),
+                let w = Waiting {
+                    r#type: self.type_id(&frame.type_name),
                     time_ns: time,
                 };
                 if self.outstanding >= MAX_OUTSTANDING {
-                    self.give_up(o);
+                    self.give_up(conn, frame.correlation_id.clone(), w);
                     return;
                 }
                 self.outstanding += 1;
                 match &frame.correlation_id {
                     Some(id) => {
-                        if let Some(old) = self.by_id.insert((conn, id.clone()), o) {
+                        let waiting = self.by_id.entry(conn).or_default();
+                        if let Some(old) = waiting.insert(id.clone(), w) {
                             self.outstanding -= 1;
-                            self.give_up(old);
+                            self.give_up(conn, Some(id.clone()), old);
                         }
                     }
-                    None => self.in_order.entry(conn).or_default().push_back(o),
+                    None => self.in_order.entry(conn).or_default().push_back(w),
                 }
             }
             Direction::ToHost => {
                 let request = match &frame.correlation_id {
-                    Some(id) => self.by_id.remove(&(conn, id.clone())),
+                    Some(id) => self
+                        .by_id
+                        .get_mut(&conn)
+                        .and_then(|waiting| waiting.remove(id.as_str())),
                     None => self.in_order.get_mut(&conn).and_then(VecDeque::pop_front),
                 };
                 match request {
@@ -252,17 +297,22 @@ impl Summary {
     /// here) those still waiting. Returns the count and the first [`UNANSWERED_LISTED`].
     pub fn unanswered(&self) -> (u64, Vec<Outstanding>) {
         let mut listed = self.unanswered_listed.clone();
-        let mut waiting: Vec<&Outstanding> = self
+        let mut waiting: Vec<(ConnId, Option<&String>, Waiting)> = self
             .by_id
-            .values()
-            .chain(self.in_order.values().flatten())
+            .iter()
+            .flat_map(|(c, m)| m.iter().map(|(id, w)| (*c, Some(id), *w)))
+            .chain(
+                self.in_order
+                    .iter()
+                    .flat_map(|(c, q)| q.iter().map(|w| (*c, None, *w))),
+            )
             .collect();
-        waiting.sort_by_key(|o| (o.time_ns, o.conn));
-        for o in waiting
+        waiting.sort_by_key(|(c, _, w)| (w.time_ns, *c));
+        for (c, id, w) in waiting
             .iter()
             .take(UNANSWERED_LISTED.saturating_sub(listed.len()))
         {
-            listed.push((*o).clone());
+            listed.push(self.outstanding_of(*c, id.cloned(), *w));
         }
         (self.unanswered + waiting.len() as u64, listed)
     }

@@ -161,6 +161,8 @@ pub fn run(args: DecodeArgs) -> Result<Outcome, CliError> {
         direction: args.direction.map(Direction::from),
         max_frame: args.max_frame,
         handshake,
+        // Text lines never print the message's JSON form.
+        lean: !args.json,
     };
     let mut decoder = open_decoder(&protocol, &opts);
     let stdout = io::stdout();

@@ -91,13 +91,14 @@ pub(super) fn run(
         )
     };
     let mut reader = CaptureReader::with_prefix(input, &prefix);
-    let mut reassembler = Reassembler::new(choice, args.max_frame);
+    let mut reassembler = Reassembler::new(choice, args.max_frame).lean(!args.json);
     let mut summary = Summary::new();
     let stdout = io::stdout();
     let mut out = Printer {
-        out: BufWriter::new(stdout.lock()),
+        out: BufWriter::with_capacity(OUT_BUFFER, stdout.lock()),
         json: args.json,
         start: None,
+        line: Vec::with_capacity(256),
     };
     let write_err = |source| CliError::Io {
         path: "-".into(),
@@ -165,12 +166,17 @@ pub(super) fn run(
     })
 }
 
+/// The output buffer: one `write` per 256 KiB of lines.
+const OUT_BUFFER: usize = 256 * 1024;
+
 /// Prints items as text lines or JSON objects.
 struct Printer<W: Write> {
     out: W,
     json: bool,
     /// Time of the first record: text times are relative to it.
     start: Option<u64>,
+    /// The text line being built (reused: no allocation per line).
+    line: Vec<u8>,
 }
 
 impl<W: Write> Printer<W> {
@@ -185,79 +191,128 @@ impl<W: Write> Printer<W> {
             }
             return writeln!(self.out, "{v}");
         }
-        let secs = rel / 1_000_000_000;
-        let micros = (rel % 1_000_000_000) / 1000;
-        let out = &mut self.out;
-        write!(out, "{secs:>4}.{micros:06}  ")?;
-        if item.conn == 0 {
-            write!(out, "{:<4} ", "-")?;
-        } else {
-            let conn = item.conn;
-            let width = 2usize.saturating_sub(conn.checked_ilog10().unwrap_or(0) as usize);
-            write!(out, "#{conn}{:width$} ", "")?;
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        text_line(&mut line, rel, item)?;
+        let written = self.out.write_all(&line);
+        self.line = line;
+        written
+    }
+}
+
+/// Right-aligns `n` in `width` columns, padded with `fill` (as `{n:>width$}` / `{n:0width$}`).
+fn push_u64(out: &mut Vec<u8>, n: u64, width: usize, fill: u8) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut v = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
         }
-        match &item.kind {
-            ItemKind::Frame { direction, frame } => writeln!(
+    }
+    let len = digits.len() - i;
+    if len < width {
+        out.resize(out.len() + width - len, fill);
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Left-aligns `s` in `width` characters (as `{s:<width$}`).
+fn push_padded(out: &mut Vec<u8>, s: &str, width: usize) {
+    out.extend_from_slice(s.as_bytes());
+    let chars = if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    };
+    if chars < width {
+        out.resize(out.len() + width - chars, b' ');
+    }
+}
+
+/// One item as a text line: `SECS.MICROS  #CONN KIND…`, with `\n`. Frames, by far the most
+/// common items, are formatted by hand (no `fmt` machinery); the rest with `write!`.
+fn text_line(out: &mut Vec<u8>, rel: u64, item: &CaptureItem) -> io::Result<()> {
+    push_u64(out, rel / 1_000_000_000, 4, b' ');
+    out.push(b'.');
+    push_u64(out, (rel % 1_000_000_000) / 1000, 6, b'0');
+    out.extend_from_slice(b"  ");
+    if item.conn == 0 {
+        push_padded(out, "-", 4);
+    } else {
+        out.push(b'#');
+        push_u64(out, item.conn, 0, b' ');
+        let width = 2usize.saturating_sub(item.conn.checked_ilog10().unwrap_or(0) as usize);
+        out.extend(std::iter::repeat_n(b' ', width));
+    }
+    out.push(b' ');
+    match &item.kind {
+        ItemKind::Frame { direction, frame } => {
+            out.extend_from_slice(direction.arrow().as_bytes());
+            out.extend_from_slice(b"  ");
+            push_padded(out, &frame.type_name, 26);
+            out.push(b' ');
+            push_u64(out, frame.len, 8, b' ');
+            out.extend_from_slice(b"  ");
+            out.extend_from_slice(frame.summary.as_bytes());
+            out.push(b'\n');
+            Ok(())
+        }
+        ItemKind::Opened { host, guest, by } => match by {
+            Some(side) => writeln!(
                 out,
-                "{}  {:<26} {:>8}  {}",
-                direction.arrow(),
-                frame.type_name,
-                frame.len,
-                frame.summary
+                "⇄  open host {host} ↔ guest {guest} ({} connected)",
+                side.name()
             ),
-            ItemKind::Opened { host, guest, by } => match by {
-                Some(side) => writeln!(
-                    out,
-                    "⇄  open host {host} ↔ guest {guest} ({} connected)",
-                    side.name()
-                ),
-                None => writeln!(
-                    out,
-                    "⇄  open host {host} ↔ guest {guest} (no connect record: the capture began \
+            None => writeln!(
+                out,
+                "⇄  open host {host} ↔ guest {guest} (no connect record: the capture began \
                      mid-connection)"
-                ),
-            },
-            ItemKind::Protocol {
-                protocol,
-                handshake,
-                reason,
-            } => writeln!(
-                out,
-                "·  protocol {protocol}{}: {reason}",
-                if *handshake {
-                    " after a handshake line"
-                } else {
-                    ""
-                }
             ),
-            ItemKind::Error { direction, error } => writeln!(
-                out,
-                "{}  ERROR {:<20} {error}",
-                direction.arrow(),
-                error.kind()
-            ),
-            ItemKind::Snapped { direction, missing } => writeln!(
-                out,
-                "{}  ERROR snapped              the snaplen cut {missing} bytes: the stream \
-                 misses them",
-                direction.arrow()
-            ),
-            ItemKind::AfterClose { direction, bytes } => writeln!(
-                out,
-                "{}  ERROR after_close          {bytes} bytes after their sender disconnected \
-                 (not decoded)",
-                direction.arrow()
-            ),
-            ItemKind::Closed { by, reset } => writeln!(
-                out,
-                "✕  {} {}",
-                by.name(),
-                if *reset { "reset" } else { "closed" }
-            ),
-            ItemKind::Ended { reason } => writeln!(out, "✕  end ({})", reason.name()),
-            ItemKind::BadRecord { error } => {
-                writeln!(out, "!  ERROR {:<20} {error}", error.kind())
+        },
+        ItemKind::Protocol {
+            protocol,
+            handshake,
+            reason,
+        } => writeln!(
+            out,
+            "·  protocol {protocol}{}: {reason}",
+            if *handshake {
+                " after a handshake line"
+            } else {
+                ""
             }
+        ),
+        ItemKind::Error { direction, error } => writeln!(
+            out,
+            "{}  ERROR {:<20} {error}",
+            direction.arrow(),
+            error.kind()
+        ),
+        ItemKind::Snapped { direction, missing } => writeln!(
+            out,
+            "{}  ERROR snapped              the snaplen cut {missing} bytes: the stream \
+                 misses them",
+            direction.arrow()
+        ),
+        ItemKind::AfterClose { direction, bytes } => writeln!(
+            out,
+            "{}  ERROR after_close          {bytes} bytes after their sender disconnected \
+                 (not decoded)",
+            direction.arrow()
+        ),
+        ItemKind::Closed { by, reset } => writeln!(
+            out,
+            "✕  {} {}",
+            by.name(),
+            if *reset { "reset" } else { "closed" }
+        ),
+        ItemKind::Ended { reason } => writeln!(out, "✕  end ({})", reason.name()),
+        ItemKind::BadRecord { error } => {
+            writeln!(out, "!  ERROR {:<20} {error}", error.kind())
         }
     }
 }

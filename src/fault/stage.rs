@@ -71,6 +71,7 @@ impl FaultStage {
             direction: Some(direction),
             max_frame: None,
             handshake: false,
+            lean: false,
         };
         let framer = frame_aware.then(|| Framer {
             decoder: if handshake {

@@ -4,20 +4,32 @@
 //! becomes the live request's) and a pong's `sequence` (the live ping's); qga `id` and the
 //! `return` of `guest-sync` / `guest-sync-delimited` (the live request's `arguments.id`). fcexec
 //! has no ids. Timestamps are left as recorded.
+//!
+//! Encoding ([`encode`]) goes from the JSON form a decoder produced back to bytes: quantix
+//! through its protobuf types, fcexec by framing the JSON again, qga by parsing the JSON as a qga
+//! message and writing it as qemu-ga / a QMP client would (a `delimiter` frame is the 0xFF byte),
+//! volant and ch-api through [`super::codec_http`].
 
 use bytes::Bytes;
 use serde_json::Value;
 
 use super::error::ReplayError;
+use crate::wire::codec::Encoder as _;
 use crate::wire::frame::DEFAULT_MAX_FRAME;
 use crate::wire::protocol::Protocol;
+use crate::wire::qga::{QgaEncoder, QgaMessage, parse_message};
 use crate::wire::quantix::{AgentMessage, LegacyEncoder, QuantixEncoder};
 
 /// Whether replay can encode frames of `protocol`.
 pub fn can_encode(protocol: &Protocol) -> bool {
     matches!(
         protocol,
-        Protocol::Quantix | Protocol::QuantixLegacy | Protocol::Fcexec
+        Protocol::Quantix
+            | Protocol::QuantixLegacy
+            | Protocol::Fcexec
+            | Protocol::Qga
+            | Protocol::Volant
+            | Protocol::ChApi
     )
 }
 
@@ -55,6 +67,20 @@ pub fn encode(protocol: &Protocol, type_name: &str, message: &Value) -> Result<B
             out.extend_from_slice(&json);
             Ok(Bytes::from(out))
         }
+        Protocol::Qga => {
+            let msg = if type_name == "delimiter" {
+                QgaMessage::Delimiter
+            } else {
+                let json = serde_json::to_vec(message).map_err(|e| bad(e.to_string()))?;
+                parse_message(&json, 0).map_err(|e| bad(e.to_string()))?
+            };
+            let mut out = bytes::BytesMut::new();
+            QgaEncoder::new()
+                .encode(&msg, &mut out)
+                .map_err(|e| bad(e.to_string()))?;
+            Ok(out.freeze())
+        }
+        Protocol::Volant | Protocol::ChApi => super::codec_http::encode(message).map_err(bad),
         other => Err(ReplayError::Unsupported(other.to_string())),
     }
 }
@@ -166,7 +192,63 @@ mod tests {
 
     #[test]
     fn unsupported_protocols_are_a_typed_error() {
-        let e = encode(&Protocol::Qga, "guest-ping", &json!({})).unwrap_err();
+        let e = encode(&Protocol::Raw, "bytes", &json!({})).unwrap_err();
         assert_eq!(e.kind(), "unsupported");
+    }
+
+    /// Decodes `bytes` as qga flowing `direction`: (type, JSON) of every frame.
+    fn qga_frames(bytes: &[u8], direction: crate::wire::Direction) -> Vec<(String, Value)> {
+        let mut d = open_decoder(
+            &Protocol::Qga,
+            &DecodeOptions {
+                direction: Some(direction),
+                ..DecodeOptions::default()
+            },
+        );
+        let mut buf = bytes::BytesMut::from(bytes);
+        let mut out = Vec::new();
+        while let Some(f) = d.decode(&mut buf) {
+            let f = f.expect("a good frame");
+            out.push((f.type_name, f.message));
+        }
+        out
+    }
+
+    #[test]
+    fn qga_replies_re_encode_byte_for_byte_as_qemu_ga_writes_them() {
+        use crate::wire::Direction::ToHost;
+        let recorded = b"\xff{\"return\": 4242}\n{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}\n";
+        let mut again = Vec::new();
+        for (t, m) in qga_frames(recorded, ToHost) {
+            again.extend_from_slice(&encode(&Protocol::Qga, &t, &m).expect("encode"));
+        }
+        assert_eq!(again, recorded);
+    }
+
+    #[test]
+    fn qga_commands_re_encode_to_the_same_command() {
+        use crate::wire::Direction::ToGuest;
+        let sent = br#"{"execute":"guest-sync-delimited","arguments":{"id":7},"id":"a"}"#;
+        let frames = qga_frames(sent, ToGuest);
+        assert_eq!(frames.len(), 1);
+        let bytes = encode(&Protocol::Qga, &frames[0].0, &frames[0].1).unwrap();
+        assert_eq!(qga_frames(&bytes, ToGuest), frames);
+        let bad = encode(&Protocol::Qga, "x", &json!({"neither": 1})).unwrap_err();
+        assert_eq!(bad.kind(), "encode");
+    }
+
+    #[test]
+    fn a_volant_request_re_encodes_with_its_body_and_a_fresh_length() {
+        let req = json!({"method": "POST", "path": "/v1/plugin/x/actions/a",
+            "version": "HTTP/1.1", "headers": [["Host", "guest"], ["Content-Length", "999"]],
+            "body_len": 9, "body_encoding": "json", "body": {"a": [1]}});
+        let bytes = encode(&Protocol::Volant, "request", &req).unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(
+            text.starts_with("POST /v1/plugin/x/actions/a HTTP/1.1\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Content-Length: 9\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\n{\"a\":[1]}"), "{text}");
     }
 }

@@ -12,7 +12,9 @@ pub enum ReplayError {
     #[error("connection {0}: its protocol could not be decided")]
     NoProtocol(ConnId),
     /// Replay cannot re-encode frames of this protocol.
-    #[error("replay cannot encode {0} frames yet (supported: quantix, quantix-legacy)")]
+    #[error(
+        "replay cannot encode {0} frames (supported: quantix, quantix-legacy, fcexec, qga, volant, ch-api)"
+    )]
     Unsupported(String),
     /// A recorded message could not be turned back into the protocol's message.
     #[error("cannot re-encode a recorded {type_name} frame: {reason}")]

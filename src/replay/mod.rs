@@ -5,10 +5,12 @@
 //! requests in order and [`diff`] the live replies against the recorded ones).
 //!
 //! The IO adapters are in `cli/replay.rs`; `docs/captures.md` describes `guestwire replay`.
-//! Encoding frames back to bytes is supported for quantix and quantix-legacy
-//! ([`codec::encode`]); other protocols load and diff, but cannot be re-encoded yet.
+//! Encoding frames back to bytes ([`codec::encode`]) is supported for quantix,
+//! quantix-legacy, fcexec, qga, volant and ch-api; raw and `lp:` streams load and diff, but
+//! cannot be re-encoded (their frames carry no message to rebuild).
 
 pub mod codec;
+pub mod codec_http;
 pub mod diff;
 pub mod error;
 pub mod guest;

@@ -178,6 +178,7 @@ fn decoder_for(
             direction: Some(direction),
             max_frame: None,
             handshake,
+            lean: false,
         },
     )
 }

@@ -139,6 +139,19 @@ impl DecodedFrame {
         }
     }
 
+    /// The view of a typed frame without the JSON form of its message (`message` is `null`):
+    /// type, summary and id only, for output that never prints the message.
+    pub fn lean_of<M: Describe>(frame: &Frame<M>) -> Self {
+        Self {
+            offset: frame.offset,
+            len: frame.wire_len,
+            type_name: frame.message.type_name(),
+            summary: frame.message.summary(),
+            message: serde_json::Value::Null,
+            correlation_id: frame.message.correlation_id(),
+        }
+    }
+
     /// The frame as one JSON object with `offset`, `len`, `type`, `message`.
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = serde_json::json!({

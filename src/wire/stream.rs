@@ -26,7 +26,33 @@ pub trait FrameDecoder: Send {
 }
 
 /// Wraps a typed decoder whose messages can describe themselves.
-pub struct Erased<D>(pub D);
+pub struct Erased<D> {
+    decoder: D,
+    lean: bool,
+}
+
+impl<D> Erased<D> {
+    /// Frames with their whole message as JSON.
+    pub fn new(decoder: D) -> Self {
+        Self {
+            decoder,
+            lean: false,
+        }
+    }
+
+    /// Frames without the JSON form of their message ([`DecodedFrame::lean_of`]) when `lean`.
+    pub fn with_lean(decoder: D, lean: bool) -> Self {
+        Self { decoder, lean }
+    }
+
+    fn view<M: Describe>(&self, frame: &super::codec::Frame<M>) -> DecodedFrame {
+        if self.lean {
+            DecodedFrame::lean_of(frame)
+        } else {
+            DecodedFrame::of(frame)
+        }
+    }
+}
 
 impl<D> FrameDecoder for Erased<D>
 where
@@ -34,17 +60,17 @@ where
     D::Message: Describe,
 {
     fn decode(&mut self, buf: &mut BytesMut) -> Option<Result<DecodedFrame, WireError>> {
-        self.0.decode(buf).map(|r| r.map(|f| DecodedFrame::of(&f)))
+        let item = self.decoder.decode(buf)?;
+        Some(item.map(|f| self.view(&f)))
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Option<Result<DecodedFrame, WireError>> {
-        self.0
-            .decode_eof(buf)
-            .map(|r| r.map(|f| DecodedFrame::of(&f)))
+        let item = self.decoder.decode_eof(buf)?;
+        Some(item.map(|f| self.view(&f)))
     }
 
     fn offset(&self) -> u64 {
-        self.0.offset()
+        self.decoder.offset()
     }
 }
 
@@ -57,6 +83,10 @@ pub struct DecodeOptions {
     pub max_frame: Option<u64>,
     /// The stream starts with a hybrid-vsock handshake line.
     pub handshake: bool,
+    /// Leave every frame's `message` as `null` ([`DecodedFrame::lean_of`]): building the JSON
+    /// form is the costliest part of decoding, and text output, counting and summaries never
+    /// read it.
+    pub lean: bool,
 }
 
 /// Runs `first` until it stops yielding (it decodes a prefix such as a handshake line), then
@@ -283,6 +313,7 @@ pub fn open_decoder(protocol: &Protocol, opts: &DecodeOptions) -> Box<dyn FrameD
 
 fn protocol_decoder(protocol: &Protocol, opts: &DecodeOptions) -> Box<dyn FrameDecoder> {
     let max = opts.max_frame;
+    let lean = opts.lean;
     let http = |opts: &DecodeOptions| -> Box<dyn FrameDecoder> {
         let kind = match opts.direction {
             Some(Direction::ToGuest) => HttpKind::Request,
@@ -293,32 +324,42 @@ fn protocol_decoder(protocol: &Protocol, opts: &DecodeOptions) -> Box<dyn FrameD
         if let Some(max) = opts.max_frame {
             limits.max_body = max;
         }
-        Box::new(Erased(HttpDecoder::with_limits(kind, limits)))
+        Box::new(Erased::with_lean(
+            HttpDecoder::with_limits(kind, limits),
+            opts.lean,
+        ))
     };
     match protocol {
-        Protocol::Quantix => Box::new(Erased(match max {
-            Some(m) => QuantixDecoder::with_max(m),
-            None => QuantixDecoder::new(),
-        })),
-        Protocol::QuantixLegacy => Box::new(Erased(match max {
-            Some(m) => LegacyDecoder::with_max(m),
-            None => LegacyDecoder::new(),
-        })),
-        Protocol::Fcexec => Box::new(Erased(FcexecDecoder::with_max(
-            opts.direction,
-            max.unwrap_or(DEFAULT_MAX_FRAME),
-        ))),
-        Protocol::Qga => Box::new(Erased(QgaDecoder::with_max(
-            max.unwrap_or(DEFAULT_MAX_FRAME),
-        ))),
+        Protocol::Quantix => Box::new(Erased::with_lean(
+            match max {
+                Some(m) => QuantixDecoder::with_max(m),
+                None => QuantixDecoder::new(),
+            },
+            lean,
+        )),
+        Protocol::QuantixLegacy => Box::new(Erased::with_lean(
+            match max {
+                Some(m) => LegacyDecoder::with_max(m),
+                None => LegacyDecoder::new(),
+            },
+            lean,
+        )),
+        Protocol::Fcexec => Box::new(Erased::with_lean(
+            FcexecDecoder::with_max(opts.direction, max.unwrap_or(DEFAULT_MAX_FRAME)),
+            lean,
+        )),
+        Protocol::Qga => Box::new(Erased::with_lean(
+            QgaDecoder::with_max(max.unwrap_or(DEFAULT_MAX_FRAME)),
+            lean,
+        )),
         Protocol::Volant | Protocol::ChApi => http(opts),
-        Protocol::Raw => Box::new(Erased(RawDecoder::new())),
+        Protocol::Raw => Box::new(Erased::with_lean(RawDecoder::new(), lean)),
         Protocol::Lp(cfg) => {
             let mut cfg = cfg.clone();
             if let Some(m) = max {
                 cfg.max = m;
             }
-            Box::new(Erased(LpFrames(LpDecoder::new(cfg))))
+            Box::new(Erased::with_lean(LpFrames(LpDecoder::new(cfg)), lean))
         }
     }
 }

@@ -103,3 +103,24 @@ pub fn example(name: &str) -> std::path::PathBuf {
         .find_map(|v| v["executable"].as_str().map(std::path::PathBuf::from))
         .expect("the example's executable in cargo's output")
 }
+
+/// Runs `guestwire ARGS` to completion (at most 60 s): its exit code and stdout.
+pub fn run(args: &[&str]) -> (i32, String) {
+    let mut p = spawn(args, true);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = p.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "guestwire {args:?} did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    if let Some(mut s) = p.0.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    (status.code().unwrap_or(-1), out)
+}

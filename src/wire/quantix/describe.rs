@@ -37,11 +37,18 @@ impl Line {
     }
 
     fn kv(&mut self, key: &str, value: impl std::fmt::Display) -> &mut Self {
+        self.key(key);
+        let _ = write!(self.0, "{value}");
+        self
+    }
+
+    /// ` key=` (the separator only after a first part).
+    fn key(&mut self, key: &str) {
         if !self.0.is_empty() {
             self.0.push(' ');
         }
-        let _ = write!(self.0, "{key}={value}");
-        self
+        self.0.push_str(key);
+        self.0.push('=');
     }
 
     /// `key=value` only when the value is not its default (0, empty).
@@ -62,8 +69,12 @@ impl Line {
 
     /// `key=text` when the text is non-empty (quoted unless a plain word).
     fn text(&mut self, key: &str, value: &str) -> &mut Self {
-        if !value.is_empty() {
-            self.kv(key, word(value));
+        if is_plain(value) {
+            // The common case (ids, versions, names) without the allocation of `word`.
+            self.key(key);
+            self.0.push_str(value);
+        } else if !value.is_empty() {
+            self.kv(key, quote(value));
         }
         self
     }
@@ -102,10 +113,14 @@ fn quote(s: &str) -> String {
 
 /// Peer text as is when it is a short plain word (paths, names), otherwise [`quote`]d.
 fn word(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars().count() <= MAX_TEXT
-        && s.chars().all(|c| c.is_ascii_graphic() && c != '"');
-    if plain { s.to_string() } else { quote(s) }
+    if is_plain(s) { s.to_string() } else { quote(s) }
+}
+
+/// Whether [`word`] shows `s` as is: a non-empty printable-ASCII word of at most [`MAX_TEXT`]
+/// characters without `"`.
+fn is_plain(s: &str) -> bool {
+    // Printable ASCII is one byte per character, so the byte length is the character count.
+    !s.is_empty() && s.len() <= MAX_TEXT && s.bytes().all(|c| c.is_ascii_graphic() && c != b'"')
 }
 
 /// Bytes as `12B`, `4.0KiB`, `1.2MiB`, `3.5GiB`.
@@ -422,7 +437,7 @@ impl Describe for AgentMessage {
     }
 
     fn summary(&self) -> String {
-        let mut line = Line::default();
+        let mut line = Line(String::with_capacity(64));
         line.text("id", &self.message_id);
         if let Some(p) = &self.payload {
             summarise(p, &mut line);
