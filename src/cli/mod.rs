@@ -5,6 +5,7 @@
 pub mod call;
 pub mod decode;
 pub mod decode_capture;
+pub mod doctor;
 pub mod guest;
 pub mod guest_opts;
 pub mod replay;
@@ -42,6 +43,8 @@ pub enum Command {
     Vmm(vmm::VmmArgs),
     /// Replay a capture's connection: serve its guest side, or send its host side and diff.
     Replay(replay::ReplayArgs),
+    /// Diagnose an unresponsive agent: sockets, clients, queues (passive), or a probe.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// How a subcommand ended, as the process exit status.
@@ -122,5 +125,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Tap(args) => tap::run(args),
         Command::Vmm(args) => vmm::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Doctor(args) => doctor::run(args),
     }
 }
