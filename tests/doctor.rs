@@ -650,6 +650,7 @@ fn cases() -> Vec<Case> {
                 .stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null())
                 .spawn().expect("qemu-ga"));
                 wait_for(&sock);
+                drop(support::connect(&sock)); // listening, not just bound
                 Some((
                     Stage {
                         procs: vec![p],
