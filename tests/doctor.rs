@@ -114,13 +114,16 @@ fn wait_readable(s: &UnixStream) {
     }
 }
 
+/// A stage and the doctor's arguments, or `None` when a tool it needs is missing (skipped).
+type Staged = Option<(Stage, Vec<String>)>;
+
 /// A case: the stage builder, given the temp dir, returns the stage and the doctor's arguments.
 struct Case {
     name: &'static str,
     expect: &'static str,
     exit: i32,
     as_nobody: bool,
-    stage: fn(&Path) -> Option<(Stage, Vec<String>)>,
+    stage: fn(&Path) -> Staged,
 }
 
 fn s(p: &Path) -> String {
@@ -164,7 +167,7 @@ fn cases() -> Vec<Case> {
                 if !is_root() {
                     std::fs::set_permissions(
                         &sock,
-                        std::os::unix::fs::PermissionsExt::from_mode(0),
+                        std::os::unix::fs::PermissionsExt::from_mode(0o000),
                     )
                     .expect("chmod");
                 }
