@@ -146,8 +146,8 @@ pub async fn examine(opts: &DoctorOptions) -> Result<Report, DumpError> {
     let vsock = vsock_sockets();
     let states: Vec<_> = opts.targets.iter().map(|t| check_path(&t.path)).collect();
     let mut wanted = HashSet::new();
-    for s in &states {
-        wanted.extend(related_inodes(s, &table));
+    for (t, s) in opts.targets.iter().zip(&states) {
+        wanted.extend(related_inodes(&t.path, s, &table));
     }
     let holders = owners(&wanted);
     let views: Vec<TargetView> = opts

@@ -159,3 +159,42 @@ impl Finding {
 pub fn worst_first(findings: &mut [Finding]) {
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_finding_has_a_section_in_the_catalogue() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/failure-modes.md"
+        ))
+        .expect("docs/failure-modes.md");
+        for id in FindingId::ALL {
+            assert!(
+                doc.contains(&format!("\n## {}\n", id.name())),
+                "no section for {id}"
+            );
+        }
+    }
+
+    #[test]
+    fn worst_comes_first() {
+        let mut f = vec![
+            Finding::new(FindingId::SocketOk, Severity::Ok, "a", "x"),
+            Finding::new(FindingId::StaleSocket, Severity::Error, "b", "x"),
+            Finding::new(FindingId::ClientsQueued, Severity::Warning, "c", "x"),
+        ];
+        worst_first(&mut f);
+        let ids: Vec<_> = f.iter().map(|f| f.id).collect();
+        assert_eq!(
+            ids,
+            [
+                FindingId::StaleSocket,
+                FindingId::ClientsQueued,
+                FindingId::SocketOk
+            ]
+        );
+    }
+}

@@ -170,17 +170,25 @@ pub struct TargetView {
 }
 
 fn listener_of<'a>(
+    path: &Path,
     state: &PathState,
     table: &'a SocketTable,
 ) -> (Option<&'a UnixSock>, Option<&'a UnixSock>) {
     let PathState::Socket { ino, .. } = state else {
         return (None, None);
     };
-    let Ok(ino) = u32::try_from(*ino) else {
-        return (None, None);
+    let all: Vec<&UnixSock> = if table.has_vfs() {
+        match u32::try_from(*ino) {
+            Ok(ino) => table.by_vfs_inode(ino).collect(),
+            Err(_) => Vec::new(),
+        }
+    } else {
+        // `/proc/net/unix` has no inodes of socket files: go by the bound name.
+        table
+            .by_name(&path.display().to_string())
+            .filter(|s| s.is_listening() || s.peer.is_none())
+            .collect()
     };
-    let mut bound = table.by_vfs_inode(ino);
-    let all: Vec<&UnixSock> = bound.by_ref().collect();
     let listener = all.iter().copied().find(|s| s.is_listening());
     let other = all.iter().copied().find(|s| !s.is_listening());
     (listener, other)
@@ -199,9 +207,9 @@ fn accepted<'a>(
 }
 
 /// The socket inodes whose holders the report needs, for one `/proc` walk for every target.
-pub fn related_inodes(state: &PathState, table: &SocketTable) -> HashSet<u32> {
+pub fn related_inodes(path: &Path, state: &PathState, table: &SocketTable) -> HashSet<u32> {
     let mut out = HashSet::new();
-    let (listener, other) = listener_of(state, table);
+    let (listener, other) = listener_of(path, state, table);
     if let Some(o) = other {
         out.insert(o.inode);
     }
@@ -227,7 +235,7 @@ pub fn view(
         sock: s.clone(),
         owners: owners.get(&s.inode).cloned().unwrap_or_default(),
     };
-    let (listener, other) = listener_of(&path, table);
+    let (listener, other) = listener_of(&target.path, &path, table);
     let mut connections = Vec::new();
     let mut queued = Vec::new();
     if let Some(l) = listener {
@@ -294,7 +302,7 @@ mod tests {
         let _c2 = UnixStream::connect(&sock).expect("c2");
         let table = SocketTable::new(super::super::dump::unix_sockets_netlink().expect("dump"));
         let state = check_path(&sock);
-        let wanted = related_inodes(&state, &table);
+        let wanted = related_inodes(&sock, &state, &table);
         let owners = super::super::procfd::owners(&wanted);
         let v = view(Target::unix(&sock), state, &table, &owners);
         assert!(v.listener.is_some());
@@ -303,5 +311,26 @@ mod tests {
         let client = v.connections[0].client.as_ref().expect("client end");
         assert!(client.owners.iter().any(|o| o.pid == std::process::id()));
         drop(c1);
+    }
+
+    #[test]
+    fn without_vfs_inodes_the_listener_is_found_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("s");
+        let _l = UnixListener::bind(&sock).expect("bind");
+        let text = format!(
+            "Num RefCount Protocol Flags Type St Inode Path\n\
+             0: 00000002 00000000 00010000 0001 01 4242 {}\n",
+            sock.display()
+        );
+        let table = SocketTable::new(crate::diag::sockets::parse_proc_net_unix(&text));
+        assert!(!table.has_vfs());
+        let v = view(
+            Target::unix(&sock),
+            check_path(&sock),
+            &table,
+            &HashMap::new(),
+        );
+        assert_eq!(v.listener.map(|l| l.sock.inode), Some(4242));
     }
 }

@@ -166,6 +166,11 @@ impl SocketTable {
             .map(|i| &self.socks[*i])
     }
 
+    /// Whether the records carry VFS inodes (sock_diag does; `/proc/net/unix` does not).
+    pub fn has_vfs(&self) -> bool {
+        !self.by_vfs.is_empty()
+    }
+
     /// All sockets.
     pub fn iter(&self) -> impl Iterator<Item = &UnixSock> {
         self.socks.iter()
