@@ -479,6 +479,69 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            name: "framing mismatch: JSON (qga client) against protobuf (quantix agent)",
+            expect: "framing_mismatch",
+            exit: 1,
+            as_nobody: false,
+            stage: |d| {
+                let sock = d.join("json-vs-pb.sock");
+                let v = vmm(
+                    &[
+                        "vmm",
+                        "serial",
+                        "--socket",
+                        &s(&sock),
+                        "--guest",
+                        "quantix",
+                        "--telemetry",
+                        "0",
+                    ],
+                    &sock,
+                );
+                Some((
+                    Stage {
+                        procs: vec![v],
+                        ..Stage::default()
+                    },
+                    args(&[
+                        &s(&sock),
+                        "--probe",
+                        "--protocol",
+                        "qga",
+                        "--timeout-ms",
+                        "1000",
+                    ]),
+                ))
+            },
+        },
+        Case {
+            name: "framing mismatch: protobuf (quantix client) against JSON (real qemu-ga)",
+            expect: "framing_mismatch",
+            exit: 1,
+            as_nobody: false,
+            stage: |d| {
+                if !have(QEMU_GA, "qemu-guest-agent") {
+                    return None;
+                }
+                let sock = d.join("pb-vs-json.sock");
+                let p = real_qga(d, &sock);
+                Some((
+                    Stage {
+                        procs: vec![p],
+                        ..Stage::default()
+                    },
+                    args(&[
+                        &s(&sock),
+                        "--probe",
+                        "--protocol",
+                        "quantix",
+                        "--timeout-ms",
+                        "1000",
+                    ]),
+                ))
+            },
+        },
+        Case {
             name: "hybrid handshake EOF: nothing listens on the guest port",
             expect: "hybrid_handshake_eof",
             exit: 1,
@@ -646,14 +709,7 @@ fn cases() -> Vec<Case> {
                     return None;
                 }
                 let sock = d.join("org.qemu.guest_agent.0");
-                let p = Proc(Command::new(QEMU_GA)
-                .arg("-m").arg("unix-listen").arg("-p").arg(&sock)
-                .arg("-t").arg(d).arg("-l").arg(d.join("qga.log"))
-                .arg("-b").arg("guest-shutdown,guest-suspend-disk,guest-suspend-ram,guest-suspend-hybrid")
-                .stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null())
-                .spawn().expect("qemu-ga"));
-                wait_for(&sock);
-                drop(support::connect(&sock)); // listening, not just bound
+                let p = real_qga(d, &sock);
                 Some((
                     Stage {
                         procs: vec![p],
@@ -684,6 +740,32 @@ fn cases() -> Vec<Case> {
             },
         },
     ]
+}
+
+/// Starts the real qemu-ga on `sock` (commands that could change this machine blocked) and
+/// waits until it listens.
+fn real_qga(d: &Path, sock: &Path) -> Proc {
+    let p = Proc(
+        Command::new(QEMU_GA)
+            .arg("-m")
+            .arg("unix-listen")
+            .arg("-p")
+            .arg(sock)
+            .arg("-t")
+            .arg(d)
+            .arg("-l")
+            .arg(d.join("qga.log"))
+            .arg("-b")
+            .arg("guest-shutdown,guest-suspend-disk,guest-suspend-ram,guest-suspend-hybrid,guest-set-time,guest-fsfreeze-freeze,guest-set-user-password")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("qemu-ga"),
+    );
+    wait_for(sock);
+    drop(support::connect(sock)); // listening, not just bound
+    p
 }
 
 /// Waits until the VMM at `sock` has accepted `client`'s connection (its pid holds a connected
