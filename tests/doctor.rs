@@ -73,7 +73,8 @@ fn have(path: &str, what: &str) -> bool {
     false
 }
 
-/// Starts `guestwire vmm ARGS` with stdout piped, and waits for its socket.
+/// Starts `guestwire vmm ARGS` with stdout piped, and waits for its socket to listen (that
+/// connection is the VMM's client 1: the test's own clients are numbered from 2).
 fn vmm(args: &[&str], sock: &Path) -> Proc {
     let p = spawn(args, true);
     wait_for(sock);
@@ -303,7 +304,7 @@ fn cases() -> Vec<Case> {
                     &sock,
                 );
                 let first = UnixStream::connect(&sock).expect("first");
-                wait_line(&mut v, "accepted");
+                wait_line(&mut v, "client 2 accepted");
                 let second = UnixStream::connect(&sock).expect("second");
                 Some((
                     Stage {
@@ -388,7 +389,7 @@ fn cases() -> Vec<Case> {
                 let sock = d.join("gnr.sock");
                 let mut v = vmm(&["vmm", "serial", "--socket", &s(&sock)], &sock);
                 let mut c = UnixStream::connect(&sock).expect("connect");
-                wait_line(&mut v, "accepted");
+                wait_line(&mut v, "client 2 accepted");
                 c.set_nonblocking(true).expect("nonblocking");
                 let chunk = vec![0x55u8; 64 * 1024];
                 let mut written = 0usize;
