@@ -73,34 +73,60 @@ fn have(path: &str, what: &str) -> bool {
     false
 }
 
-/// Starts `guestwire vmm ARGS` with stdout piped, and waits for its socket to listen (that
-/// connection is the VMM's client 1: the test's own clients are numbered from 2).
-fn vmm(args: &[&str], sock: &Path) -> Proc {
-    let p = spawn(args, true);
-    wait_for(sock);
-    support::connect(sock); // listening (a VMM binds, then listens)
-    p
-}
+/// A child's stdout, line by line, read by a thread (which ends when the child does).
+struct Lines(mpsc::Receiver<String>);
 
-/// Waits (at most 20 s) for a line containing `needle` on the process's stdout.
-fn wait_line(p: &mut Proc, needle: &str) {
-    let out = p.0.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
+impl Lines {
+    /// Takes over `p`'s piped stdout.
+    fn of(p: &mut Proc) -> Self {
+        let out = p.0.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Drains to the end even once nobody listens, so the child never meets a full pipe.
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self(rx)
+    }
+
+    /// Waits (at most 20 s) for a line containing `needle`.
+    fn wait(&self, needle: &str) {
+        let start = Instant::now();
+        loop {
+            let left = Duration::from_secs(20).saturating_sub(start.elapsed());
+            match self.0.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(_) => {}
+                Err(e) => panic!("no line with {needle:?}: {e}"),
             }
         }
-    });
+    }
+}
+
+/// Starts `guestwire vmm ARGS` with stdout piped, and waits until it says it listens (without
+/// connecting: a connection would be the VMM's first client, and the mock guest's reaction to
+/// it would race with the case's own client).
+fn vmm(args: &[&str], _sock: &Path) -> (Proc, Lines) {
+    let mut p = spawn(args, true);
+    let lines = Lines::of(&mut p);
+    lines.wait("listening on");
+    (p, lines)
+}
+
+/// Waits (at most 20 s) until the doctor, passively, sees a listener on `sock`.
+fn wait_listening(sock: &Path) {
     let start = Instant::now();
     loop {
-        let left = Duration::from_secs(20).saturating_sub(start.elapsed());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return,
-            Ok(_) => {}
-            Err(e) => panic!("no line with {needle:?}: {e}"),
+        let (_, r) = doctor(&[s(sock)], false);
+        if !r["targets"][0]["view"]["listener"].is_null() {
+            return;
         }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not listening: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -199,7 +225,7 @@ fn cases() -> Vec<Case> {
                     ],
                     true,
                 );
-                wait_line(&mut p, "stale");
+                Lines::of(&mut p).wait("stale");
                 Some((
                     Stage {
                         procs: vec![p],
@@ -219,7 +245,7 @@ fn cases() -> Vec<Case> {
                     return None;
                 }
                 let sock = d.join("agent.sock");
-                let v = vmm(
+                let (v, _lines) = vmm(
                     &[
                         "vmm",
                         "serial",
@@ -273,7 +299,7 @@ fn cases() -> Vec<Case> {
                     ],
                     true,
                 );
-                wait_line(&mut p, "stale");
+                Lines::of(&mut p).wait("stale");
                 Some((
                     Stage {
                         procs: vec![p],
@@ -290,7 +316,7 @@ fn cases() -> Vec<Case> {
             as_nobody: false,
             stage: |d| {
                 let sock = d.join("q.sock");
-                let mut v = vmm(
+                let (v, lines) = vmm(
                     &[
                         "vmm",
                         "serial",
@@ -304,7 +330,7 @@ fn cases() -> Vec<Case> {
                     &sock,
                 );
                 let first = UnixStream::connect(&sock).expect("first");
-                wait_line(&mut v, "client 2 accepted");
+                lines.wait("client 1 accepted");
                 let second = UnixStream::connect(&sock).expect("second");
                 Some((
                     Stage {
@@ -323,7 +349,7 @@ fn cases() -> Vec<Case> {
             as_nobody: false,
             stage: |d| {
                 let sock = d.join("hnr.sock");
-                let v = vmm(
+                let (v, _lines) = vmm(
                     &[
                         "vmm",
                         "serial",
@@ -355,7 +381,7 @@ fn cases() -> Vec<Case> {
             as_nobody: false,
             stage: |d| {
                 let sock = d.join("nf.sock");
-                let v = vmm(
+                let (v, _lines) = vmm(
                     &[
                         "vmm",
                         "serial",
@@ -387,9 +413,9 @@ fn cases() -> Vec<Case> {
             as_nobody: false,
             stage: |d| {
                 let sock = d.join("gnr.sock");
-                let mut v = vmm(&["vmm", "serial", "--socket", &s(&sock)], &sock);
+                let (v, lines) = vmm(&["vmm", "serial", "--socket", &s(&sock)], &sock);
                 let mut c = UnixStream::connect(&sock).expect("connect");
-                wait_line(&mut v, "client 2 accepted");
+                lines.wait("client 1 accepted");
                 c.set_nonblocking(true).expect("nonblocking");
                 let chunk = vec![0x55u8; 64 * 1024];
                 let mut written = 0usize;
@@ -433,7 +459,7 @@ fn cases() -> Vec<Case> {
                     ],
                     true,
                 );
-                wait_line(&mut p, "guest agent stopped");
+                Lines::of(&mut p).wait("guest agent stopped");
                 Some((
                     Stage {
                         procs: vec![p],
@@ -457,7 +483,7 @@ fn cases() -> Vec<Case> {
             as_nobody: false,
             stage: |d| {
                 let sock = d.join("legacy.sock");
-                let v = vmm(
+                let (v, _lines) = vmm(
                     &[
                         "vmm",
                         "serial",
@@ -486,7 +512,7 @@ fn cases() -> Vec<Case> {
             as_nobody: false,
             stage: |d| {
                 let sock = d.join("json-vs-pb.sock");
-                let v = vmm(
+                let (v, _lines) = vmm(
                     &[
                         "vmm",
                         "serial",
@@ -549,7 +575,7 @@ fn cases() -> Vec<Case> {
             as_nobody: false,
             stage: |d| {
                 let sock = d.join("fc.vsock");
-                let v = vmm(
+                let (v, _lines) = vmm(
                     &[
                         "vmm",
                         "hvsock",
@@ -604,7 +630,7 @@ fn cases() -> Vec<Case> {
             as_nobody: false,
             stage: |d| {
                 let sock = d.join("ch.vsock");
-                let v = vmm(
+                let (v, _lines) = vmm(
                     &[
                         "vmm",
                         "hvsock",
@@ -640,7 +666,7 @@ fn cases() -> Vec<Case> {
             as_nobody: false,
             stage: |d| {
                 let sock = d.join("slow.sock");
-                let v = vmm(
+                let (v, _lines) = vmm(
                     &[
                         "vmm",
                         "serial",
@@ -678,7 +704,7 @@ fn cases() -> Vec<Case> {
             as_nobody: false,
             stage: |d| {
                 let sock = d.join("ok.sock");
-                let v = vmm(
+                let (v, _lines) = vmm(
                     &[
                         "vmm",
                         "serial",
@@ -727,7 +753,7 @@ fn cases() -> Vec<Case> {
             as_nobody: false,
             stage: |d| {
                 let sock = d.join("passive.sock");
-                let v = vmm(
+                let (v, _lines) = vmm(
                     &["vmm", "serial", "--socket", &s(&sock), "--guest", "quantix"],
                     &sock,
                 );
@@ -765,7 +791,7 @@ fn real_qga(d: &Path, sock: &Path) -> Proc {
             .expect("qemu-ga"),
     );
     wait_for(sock);
-    drop(support::connect(sock)); // listening, not just bound
+    wait_listening(sock);
     p
 }
 
@@ -853,7 +879,7 @@ fn the_stale_client_is_named_by_pid_and_command() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let sock = dir.path().join("agent.sock");
-    let _v = vmm(
+    let (_v, _lines) = vmm(
         &["vmm", "serial", "--socket", &s(&sock), "--guest", "quantix"],
         &sock,
     );

@@ -17,6 +17,7 @@ use super::probe_rules::{ProbeReport, probe_findings};
 use super::procfd::owners;
 use super::rules::{any_at_least, passive, socket_ok};
 use super::sockets::SocketTable;
+use super::vsock_rules::vsock_findings;
 use super::watch::{QueueSample, Watched, period_for, sample, sample_over};
 use crate::io::Endpoint;
 
@@ -59,6 +60,8 @@ pub struct Report {
     pub vsock: VsockTable,
     /// Per target.
     pub targets: Vec<TargetReport>,
+    /// Findings about the host rather than one socket (AF_VSOCK clients).
+    pub host_findings: Vec<Finding>,
 }
 
 impl Report {
@@ -68,6 +71,7 @@ impl Report {
             .targets
             .iter()
             .flat_map(|t| t.findings.clone())
+            .chain(self.host_findings.iter().cloned())
             .collect();
         worst_first(&mut all);
         all
@@ -78,6 +82,7 @@ impl Report {
         self.targets
             .iter()
             .flat_map(|t| t.findings.iter().map(|f| f.severity))
+            .chain(self.host_findings.iter().map(|f| f.severity))
             .max()
             .unwrap_or(Severity::Ok)
     }
@@ -224,6 +229,7 @@ pub async fn examine(opts: &DoctorOptions) -> Result<Report, DumpError> {
         unix_source,
         fallback_reason,
         unix_sockets: table.len(),
+        host_findings: vsock_findings(&vsock, std::path::Path::new("/dev/vhost-vsock").exists()),
         vsock,
         targets,
     })

@@ -4,7 +4,7 @@
 //!   [`procfd`] (which process holds which socket), [`inspect::check_path`], [`scan`] (which
 //!   sockets), [`probe`] (only with `--probe`: the one part that connects), [`watch::sample_over`].
 //! - Pure: [`netlink`] (messages), [`sockets`] (records and the table), [`inspect::view`],
-//!   [`watch::trend`], [`rules`] and [`probe_rules`] (findings), [`report`] (text and JSON).
+//!   [`watch::trend`], [`rules`], [`probe_rules`] and [`vsock_rules`] (findings), [`report`] (text and JSON).
 //! - [`doctor::examine`] puts them together.
 
 pub mod doctor;
@@ -19,6 +19,7 @@ pub mod report;
 pub mod rules;
 pub mod scan;
 pub mod sockets;
+pub mod vsock_rules;
 pub mod watch;
 
 pub use doctor::{DoctorOptions, Report, TargetReport, examine};

@@ -21,7 +21,21 @@ pub fn text(r: &Report) -> String {
         r.targets.len(),
         problems
     );
+    let mut ok_lines = false;
     for f in &findings {
+        if f.severity == Severity::Ok {
+            // Fine: one line each (a scan of many healthy sockets stays readable).
+            if !ok_lines {
+                ok_lines = true;
+                let _ = writeln!(out);
+            }
+            let _ = writeln!(
+                out,
+                "[{}] {}: {}: {}",
+                f.severity, f.id, f.target, f.summary
+            );
+            continue;
+        }
         let _ = writeln!(out, "\n[{}] {}: {}", f.severity, f.id, f.target);
         let _ = writeln!(out, "  {}", f.summary);
         for e in &f.evidence {
@@ -65,4 +79,39 @@ pub fn json(r: &Report) -> serde_json::Value {
         "vsock": r.vsock,
         "targets": r.targets,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::finding::{Finding, FindingId};
+
+    #[test]
+    fn problems_come_first_with_their_fix_and_ok_lines_last() {
+        let r = Report {
+            unix_source: UnixSource::SockDiag,
+            fallback_reason: None,
+            unix_sockets: 3,
+            vsock: VsockTable::Unavailable {
+                reason: "not loaded".into(),
+            },
+            targets: Vec::new(),
+            host_findings: vec![
+                Finding::new(FindingId::SocketOk, Severity::Ok, "/a", "listening"),
+                Finding::new(FindingId::StaleSocket, Severity::Error, "/b", "stale")
+                    .evidence("no listener")
+                    .fix("rm /b"),
+            ],
+        };
+        let t = text(&r);
+        let stale = t.find("[ERROR] stale_socket: /b").expect("error shown");
+        let ok = t.find("[ok] socket_ok: /a: listening").expect("ok line");
+        assert!(stale < ok, "{t}");
+        assert!(t.contains("  - no listener\n  fix:\n    rm /b\n"), "{t}");
+        assert!(t.contains("1 problem(s)"), "{t}");
+        assert!(t.contains("vsock: unavailable (not loaded)"), "{t}");
+        let j = json(&r);
+        assert_eq!(j["worst"], "error");
+        assert_eq!(j["findings"][0]["id"], "stale_socket");
+    }
 }
