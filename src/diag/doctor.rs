@@ -62,6 +62,8 @@ pub struct Report {
     pub targets: Vec<TargetReport>,
     /// Findings about the host rather than one socket (AF_VSOCK clients).
     pub host_findings: Vec<Finding>,
+    /// What could not be done, for the reader (e.g. `--watch` without sock_diag).
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -162,6 +164,12 @@ pub async fn examine(opts: &DoctorOptions) -> Result<Report, DumpError> {
         .map(|(t, s)| view(t.clone(), s, &table, &holders))
         .collect();
     let mut samples: Vec<Vec<QueueSample>> = vec![Vec::new(); views.len()];
+    let mut notes = Vec::new();
+    if opts.watch.is_some() && unix_source != UnixSource::SockDiag {
+        notes.push(
+            "--watch skipped: /proc/net/unix has no queue lengths (sock_diag is needed)".into(),
+        );
+    }
     if let (Some(d), UnixSource::SockDiag) = (opts.watch, unix_source) {
         let follow: Vec<Watched> = views.iter().map(watched).collect();
         let rounds = sample_over(d, period_for(d), |ms| {
@@ -232,5 +240,6 @@ pub async fn examine(opts: &DoctorOptions) -> Result<Report, DumpError> {
         host_findings: vsock_findings(&vsock, std::path::Path::new("/dev/vhost-vsock").exists()),
         vsock,
         targets,
+        notes,
     })
 }

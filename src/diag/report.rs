@@ -60,6 +60,9 @@ pub fn text(r: &Report) -> String {
         VsockTable::Unavailable { reason } => format!("vsock: unavailable ({reason})"),
         VsockTable::Sockets { sockets } => format!("vsock: {} socket(s)", sockets.len()),
     };
+    for n in &r.notes {
+        let _ = writeln!(out, "\nnote: {n}");
+    }
     let _ = writeln!(
         out,
         "\n{} Unix sockets on this host ({source}); {vsock}",
@@ -78,6 +81,7 @@ pub fn json(r: &Report) -> serde_json::Value {
         "unix_sockets": r.unix_sockets,
         "vsock": r.vsock,
         "targets": r.targets,
+        "notes": r.notes,
     })
 }
 
@@ -96,6 +100,7 @@ mod tests {
                 reason: "not loaded".into(),
             },
             targets: Vec::new(),
+            notes: vec!["a note".into()],
             host_findings: vec![
                 Finding::new(FindingId::SocketOk, Severity::Ok, "/a", "listening"),
                 Finding::new(FindingId::StaleSocket, Severity::Error, "/b", "stale")
@@ -109,6 +114,7 @@ mod tests {
         assert!(stale < ok, "{t}");
         assert!(t.contains("  - no listener\n  fix:\n    rm /b\n"), "{t}");
         assert!(t.contains("1 problem(s)"), "{t}");
+        assert!(t.contains("note: a note"), "{t}");
         assert!(t.contains("vsock: unavailable (not loaded)"), "{t}");
         let j = json(&r);
         assert_eq!(j["worst"], "error");
