@@ -39,38 +39,49 @@ pub fn parse_socket_link(link: &[u8]) -> Option<u32> {
 
 /// The holders of each of `wanted`'s inodes, found under `proc_root` (normally `/proc`).
 /// Processes that vanish or deny access mid-walk are skipped (that is what `ss -p` does too).
+/// Each `fd` directory is opened once and its links read relative to it (`readlinkat` into a
+/// stack buffer): no path is built or allocated per descriptor.
 pub fn owners_under(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, Vec<Owner>> {
+    use rustix::fs::{Dir, Mode, OFlags, openat, readlinkat_raw};
     let mut found: HashMap<u32, Vec<Owner>> = HashMap::new();
     if wanted.is_empty() {
         return found;
     }
-    let Ok(procs) = std::fs::read_dir(proc_root) else {
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let Ok(root) = openat(rustix::fs::CWD, proc_root, dir_flags, Mode::empty()) else {
         return found;
     };
-    let mut comms: HashMap<u32, String> = HashMap::new();
+    let Ok(procs) = Dir::read_from(&root) else {
+        return found;
+    };
+    let mut link = [0u8; 64];
     for entry in procs.flatten() {
-        let Some(pid) = pid_of(&entry.file_name()) else {
+        let Some(pid) = pid_of(OsStr::from_bytes(entry.file_name().to_bytes())) else {
             continue;
         };
-        let fd_dir = entry.path().join("fd");
-        let Ok(fds) = std::fs::read_dir(&fd_dir) else {
+        let Ok(fd_dir) = openat(&root, format!("{pid}/fd"), dir_flags, Mode::empty()) else {
             continue;
         };
+        let Ok(fds) = Dir::read_from(&fd_dir) else {
+            continue;
+        };
+        let mut comm: Option<String> = None;
         for fd in fds.flatten() {
-            let Ok(link) = std::fs::read_link(fd.path()) else {
+            let name = fd.file_name();
+            // A longer target is cut short: only paths are that long, never `socket:[N]`.
+            let Ok(n) = readlinkat_raw(&fd_dir, name, &mut link[..]) else {
                 continue;
             };
-            let Some(inode) = parse_socket_link(link.as_os_str().as_bytes()) else {
+            let Some(inode) = parse_socket_link(&link[..n.min(link.len())]) else {
                 continue;
             };
             if !wanted.contains(&inode) {
                 continue;
             }
-            let comm = comms
-                .entry(pid)
-                .or_insert_with(|| read_comm(&entry.path()))
+            let comm = comm
+                .get_or_insert_with(|| read_comm(&proc_root.join(pid.to_string())))
                 .clone();
-            let fd = pid_of(&fd.file_name()).unwrap_or(u32::MAX);
+            let fd = pid_of(OsStr::from_bytes(name.to_bytes())).unwrap_or(u32::MAX);
             found
                 .entry(inode)
                 .or_default()
