@@ -10,12 +10,15 @@
 //!   one sock_diag dump, one `/proc/*/fd` walk, the rules, the report);
 //! - `ss_x_p`: `ss -x -p` (every Unix socket with its processes, which is what an operator runs).
 //!
-//! Without `ss` (iproute2) the `ss_x_p` row is skipped with a message.
+//! First, outside divan, the two run alternately 15 times and the medians and their ratio are
+//! printed (both meet the same load). Without `ss` (iproute2) the `ss` parts are skipped with a
+//! message.
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_guestwire");
 /// Listening sockets; each gets [`CLIENTS_PER_LISTENER`] connections (two sockets each).
@@ -96,6 +99,33 @@ fn have_ss() -> bool {
     ok
 }
 
+/// Rounds of the interleaved comparison.
+const ROUNDS: usize = 15;
+
+fn median_ms(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    v[v.len() / 2].as_secs_f64() * 1000.0
+}
+
+/// One doctor run, one `ss` run, alternately, [`ROUNDS`] times: both meet the same load (on a
+/// shared machine, divan's one-bench-after-the-other samples can meet different loads).
+fn interleaved(dir: &std::path::Path) {
+    let (mut doctor, mut ss) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        run(Command::new(BIN).arg("doctor").arg("--scan").arg(dir));
+        doctor.push(t.elapsed());
+        let t = Instant::now();
+        run(Command::new("ss").arg("-x").arg("-p"));
+        ss.push(t.elapsed());
+    }
+    let (d, s) = (median_ms(doctor), median_ms(ss));
+    eprintln!(
+        "interleaved, {ROUNDS} rounds: doctor --scan median {d:.1} ms, ss -x -p median {s:.1} ms, ratio {:.2}",
+        d / s
+    );
+}
+
 fn main() {
     let dir = host_dir();
     eprintln!(
@@ -103,6 +133,9 @@ fn main() {
         dir.display(),
         LISTENERS * CLIENTS_PER_LISTENER
     );
+    if have_ss() {
+        interleaved(&dir);
+    }
     divan::main();
 }
 
