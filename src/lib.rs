@@ -10,6 +10,7 @@
 pub mod capture;
 pub mod channel;
 pub mod cli;
+pub mod diag;
 pub mod fault;
 pub mod fuzzing;
 pub mod guest;

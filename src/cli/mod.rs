@@ -5,6 +5,7 @@
 pub mod call;
 pub mod decode;
 pub mod decode_capture;
+pub mod doctor;
 pub mod fuzz;
 pub mod guest;
 pub mod guest_opts;
@@ -49,6 +50,8 @@ pub enum Command {
     Test(test::TestArgs),
     /// Fuzz a live agent: mutated and malformed frames, each followed by a liveness probe.
     Fuzz(fuzz::FuzzArgs),
+    /// Diagnose an unresponsive agent: sockets, clients, queues (passive), or a probe.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// How a subcommand ended, as the process exit status.
@@ -131,5 +134,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Replay(args) => replay::run(args),
         Command::Test(args) => test::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Doctor(args) => doctor::run(args),
     }
 }
