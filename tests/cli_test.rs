@@ -43,7 +43,7 @@ fn totals(stdout: &str) -> (usize, usize, usize) {
 #[test]
 fn the_built_in_suite_passes_and_writes_junit() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let junit = dir.path().join("junit.xml");
+    let junit = dir.path().join("reports/junit.xml");
     let o = gw(
         &["test", "--junit", junit.to_str().expect("utf-8")],
         dir.path(),

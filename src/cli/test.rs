@@ -43,7 +43,7 @@ pub struct TestArgs {
     /// The protocol your implementation speaks (with --guest-cmd / --host-cmd).
     #[arg(long)]
     pub protocol: Option<String>,
-    /// Write a JUnit XML report here.
+    /// Write a JUnit XML report here (its directory is created if need be).
     #[arg(long, value_name = "OUT")]
     pub junit: Option<PathBuf>,
     /// Print the results as one JSON document instead of lines.
@@ -191,10 +191,14 @@ pub fn run(args: TestArgs) -> Result<Outcome, CliError> {
     }
     let totals = Totals::of(&results);
     if let Some(path) = &args.junit {
-        std::fs::write(path, report::junit(&results, wall)).map_err(|source| CliError::Io {
+        let io = |source| CliError::Io {
             path: path.display().to_string(),
             source,
-        })?;
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        std::fs::write(path, report::junit(&results, wall)).map_err(io)?;
     }
     let mut out = stdout.lock();
     let io = |source| CliError::Io {
