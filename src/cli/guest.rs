@@ -1,6 +1,6 @@
 //! `guestwire guest`: run the mock guest agent of a protocol on an endpoint, serving host clients
 //! until interrupted (or after one connection with `--once`). One line per connection, or one JSON
-//! object per connection with `--json`.
+//! object per connection with `--json`; on stderr when serving stdio, whose stdout is the protocol.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -82,10 +82,12 @@ async fn serve(
                     }
                 };
                 let (protocol, cfg, json, peer) = (protocol.clone(), cfg.clone(), args.json, conn.peer.clone());
+                // On stdio the protocol owns stdout: the report goes to stderr.
+                let to_stderr = matches!(endpoint, Endpoint::Stdio);
                 tasks.spawn(async move {
                     let started = tokio::time::Instant::now();
                     let result = serve_connection(&protocol, conn.stream, cfg).await;
-                    print_connection(&peer, &result, started.elapsed(), json);
+                    print_connection(&peer, &result, started.elapsed(), json, to_stderr);
                 });
                 if args.once {
                     break;
@@ -107,9 +109,13 @@ fn print_connection(
     result: &Result<crate::guest::ConnectionReport, crate::guest::GuestError>,
     elapsed: Duration,
     json: bool,
+    to_stderr: bool,
 ) {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out: Box<dyn Write> = if to_stderr {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    };
     let ms = elapsed.as_secs_f64() * 1000.0;
     let _ = match (result, json) {
         (Ok(r), true) => writeln!(
