@@ -8,7 +8,8 @@ use guestwire::capture::ProtocolChoice;
 use guestwire::wire::protocol::Protocol;
 use guestwire_tui::sources::Source;
 use guestwire_tui::sources::capture::CaptureSource;
-use guestwire_tui::store::{DEFAULT_RING, Speed, Store};
+use guestwire_tui::sources::scan::{ScanSource, targets_of};
+use guestwire_tui::store::{DEFAULT_RING, Speed, Store, View};
 
 /// Terminal UI for guestwire: frame flow from a capture, live socket state.
 #[derive(Debug, Parser)]
@@ -17,6 +18,10 @@ struct Args {
     /// Play back this capture file (pcap or pcapng).
     #[arg(long, value_name = "FILE")]
     capture: Option<String>,
+    /// Show the sockets under this directory (two levels deep), or this socket, refreshed every
+    /// second (passive: nothing is connected to).
+    #[arg(long, value_name = "DIR|SOCKET", conflicts_with = "capture")]
+    scan: Option<String>,
     /// Playback speed: 1, 10 or max.
     #[arg(long, default_value = "1", value_parser = parse_speed)]
     speed: Speed,
@@ -61,16 +66,32 @@ fn run(args: Args) -> Result<(), String> {
                 .map_err(|e| e.to_string())?,
         )
     };
-    let Some(path) = args.capture else {
-        return Err("nothing to show: give --capture FILE".into());
+    let (mut source, view): (Box<dyn Source>, View) = match (args.capture, args.scan) {
+        (Some(path), _) => {
+            let file = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+            let reader = std::io::BufReader::new(file);
+            (
+                Box::new(CaptureSource::new(reader, choice, path)),
+                View::Frames,
+            )
+        }
+        (None, Some(arg)) => {
+            let targets = targets_of(&arg);
+            if targets.is_empty() {
+                return Err(format!("{arg}: no sockets found"));
+            }
+            (Box::new(ScanSource::start(targets, arg)), View::Sockets)
+        }
+        (None, None) => {
+            return Err("nothing to show: give --capture FILE or --scan DIR|SOCKET".into());
+        }
     };
-    let file = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
-    let mut source = CaptureSource::new(std::io::BufReader::new(file), choice, path);
     let mut store = Store::new(args.ring, source.label());
     store.speed = args.speed;
     store.paused = args.paused;
+    store.view = view;
     let mut terminal = ratatui::init();
-    let result = guestwire_tui::app::run(&mut terminal, &mut store, &mut source);
+    let result = guestwire_tui::app::run(&mut terminal, &mut store, source.as_mut());
     ratatui::restore();
     result.map_err(|e| e.to_string())
 }

@@ -2,6 +2,7 @@
 //! back ([`capture::CaptureSource`]), and (later) a socket scan and a live tap.
 
 pub mod capture;
+pub mod scan;
 
 use guestwire::capture::CaptureItem;
 
