@@ -1,23 +1,38 @@
 //! `guestwire-tui`: the terminal UI (also run as `guestwire tui ...`).
 
 use std::fs::File;
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use guestwire::capture::ProtocolChoice;
+use guestwire::io::Endpoint;
+use guestwire::tap::TapConfig;
+use guestwire::wire::hybrid::Flavour;
 use guestwire::wire::protocol::Protocol;
 use guestwire_tui::sources::Source;
 use guestwire_tui::sources::capture::CaptureSource;
 use guestwire_tui::sources::scan::{ScanSource, targets_of};
+use guestwire_tui::sources::tap::TapSource;
 use guestwire_tui::store::{DEFAULT_RING, Speed, Store, View};
 
 /// Terminal UI for guestwire: frame flow from a capture, live socket state.
 #[derive(Debug, Parser)]
 #[command(name = "guestwire-tui", version)]
 struct Args {
-    /// Play back this capture file (pcap or pcapng).
+    /// Play back this capture file (pcap or pcapng); with --tap, write the capture here.
     #[arg(long, value_name = "FILE")]
     capture: Option<String>,
+    /// Run a live tap: accept host clients on --listen and relay them to --upstream.
+    #[arg(long, requires_all = ["listen", "upstream"], conflicts_with = "scan")]
+    tap: bool,
+    /// The tap's listening endpoint (unix:/path, hvsock:/path:PORT).
+    #[arg(long, value_name = "EP")]
+    listen: Option<String>,
+    /// The tap's upstream endpoint (unix:/path, hvsock:/path:PORT, tcp:HOST:PORT).
+    #[arg(long, value_name = "EP")]
+    upstream: Option<String>,
     /// Show the sockets under this directory (two levels deep), or this socket, refreshed every
     /// second (passive: nothing is connected to).
     #[arg(long, value_name = "DIR|SOCKET", conflicts_with = "capture")]
@@ -67,6 +82,28 @@ fn run(args: Args) -> Result<(), String> {
         )
     };
     let (mut source, view): (Box<dyn Source>, View) = match (args.capture, args.scan) {
+        (capture, _) if args.tap => {
+            let ep = |flag: &str, v: Option<String>| -> Result<Endpoint, String> {
+                v.unwrap_or_default()
+                    .parse()
+                    .map_err(|e| format!("--{flag}: {e}"))
+            };
+            let config = TapConfig {
+                listen: ep("listen", args.listen)?,
+                upstream: ep("upstream", args.upstream)?,
+                flavour: Flavour::Firecracker,
+                faults: Vec::new(),
+                protocol: match &choice {
+                    ProtocolChoice::Auto => None,
+                    ProtocolChoice::Fixed(p) => Some(p.clone()),
+                },
+                seed: 0,
+                connect_deadline: Duration::from_secs(5),
+                max_connections: None,
+            };
+            let tap = TapSource::start(config, capture.as_deref().map(Path::new))?;
+            (Box::new(tap), View::Frames)
+        }
         (Some(path), _) => {
             let file = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
             let reader = std::io::BufReader::new(file);

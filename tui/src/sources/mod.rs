@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod scan;
+pub mod tap;
 
 use guestwire::capture::CaptureItem;
 

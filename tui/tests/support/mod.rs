@@ -26,7 +26,13 @@ pub fn source(name: &str) -> CaptureSource<BufReader<File>> {
 
 /// A store with the whole fixture played into it (bounded loop).
 pub fn loaded(name: &str, ring: usize) -> Store {
-    let mut src = source(name);
+    loaded_path(&fixture(name), name, ring)
+}
+
+/// A store with the whole capture at `path` played into it (bounded loop).
+pub fn loaded_path(path: &str, name: &str, ring: usize) -> Store {
+    let f = File::open(path).expect("capture");
+    let mut src = CaptureSource::new(BufReader::new(f), ProtocolChoice::Auto, name);
     let mut store = Store::new(ring, src.label());
     let mut buf: Vec<SourceEvent> = Vec::new();
     for _ in 0..10_000 {
