@@ -12,6 +12,7 @@ pub mod guest_opts;
 pub mod replay;
 pub mod tap;
 pub mod test;
+pub mod tui;
 pub mod vmm;
 pub mod vmm_chapi;
 pub mod vmm_hvsock;
@@ -52,6 +53,8 @@ pub enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Diagnose an unresponsive agent: sockets, clients, queues (passive), or a probe.
     Doctor(doctor::DoctorArgs),
+    /// The terminal UI: frame flow and socket state (runs `guestwire-tui`, installed apart).
+    Tui(tui::TuiArgs),
 }
 
 /// How a subcommand ended, as the process exit status.
@@ -135,5 +138,6 @@ pub fn run(cli: Cli) -> Result<Outcome, CliError> {
         Command::Test(args) => test::run(args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Tui(args) => tui::run(args),
     }
 }

@@ -1,0 +1,15 @@
+//! `guestwire-tui`: a terminal UI over guestwire's captures, taps and socket inspection.
+//!
+//! - [`store`]: the one state store (bounded frame ring, stats, selection, filter, pause, view).
+//! - [`sources`]: where events come from, behind the [`sources::Source`] trait.
+//! - [`views`]: drawing the store, nothing else.
+//! - [`keys`]: pure key → action mapping.
+//! - [`app`]: the terminal loop that ties them together.
+
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod keys;
+pub mod sources;
+pub mod store;
+pub mod views;

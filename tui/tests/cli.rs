@@ -1,0 +1,35 @@
+//! The `guestwire-tui` binary's argument errors (before the terminal is touched).
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_guestwire-tui");
+
+#[test]
+fn tui_without_a_source_says_what_to_give() {
+    let out = Command::new(BIN).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("give --capture FILE or --scan DIR|SOCKET"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tui_with_a_missing_capture_names_it() {
+    let out = Command::new(BIN)
+        .args(["--capture", "/nonexistent/x.pcap"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/x.pcap"), "{err}");
+}
+
+#[test]
+fn tui_tap_needs_listen_and_upstream() {
+    let out = Command::new(BIN).args(["--tap"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--listen"), "{err}");
+}

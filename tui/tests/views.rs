@@ -1,0 +1,93 @@
+//! Snapshot tests of every view (ratatui's TestBackend + insta), fed from fixture captures.
+
+mod support;
+
+use guestwire_tui::keys::Action;
+use guestwire_tui::sources::{SocketRow, SourceEvent};
+use guestwire_tui::store::{Store, View};
+use support::{line_is_red, loaded, render, text};
+
+#[test]
+fn frames_view_of_quantix_session() {
+    let mut store = loaded("quantix-session.pcap", 1000);
+    store.apply(Action::Top);
+    insta::assert_snapshot!(text(&render(&store, 120, 24)));
+}
+
+#[test]
+fn frames_view_shows_errors_in_red() {
+    let mut store = loaded("faults/malformed-bad_magic.pcap", 1000);
+    store.apply(Action::Top);
+    let t = render(&store, 120, 16);
+    let screen = text(&t);
+    let y = screen
+        .lines()
+        .position(|l| l.contains("garbage"))
+        .expect("an error row");
+    assert!(line_is_red(&t, y as u16), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn detail_view_of_a_reply_with_latency() {
+    let mut store = loaded("qga-session.pcap", 1000);
+    store.apply(Action::Top);
+    for _ in 0..store.frames().len() {
+        if store.selected_row().is_some_and(|r| r.latency_ns.is_some()) {
+            break;
+        }
+        store.apply(Action::Down);
+    }
+    assert!(store.selected_row().is_some_and(|r| r.latency_ns.is_some()));
+    store.apply(Action::Open);
+    assert_eq!(store.view, View::Detail);
+    insta::assert_snapshot!(text(&render(&store, 100, 24)));
+}
+
+#[test]
+fn stats_view_of_fcexec_run() {
+    let mut store = loaded("fcexec-run.pcap", 1000);
+    store.apply(Action::NextView);
+    store.apply(Action::NextView);
+    assert_eq!(store.view, View::Stats);
+    insta::assert_snapshot!(text(&render(&store, 100, 30)));
+}
+
+#[test]
+fn sockets_view_of_a_sample() {
+    let mut store = Store::new(10, "scan /run/vm");
+    store.ingest(SourceEvent::Sockets(vec![
+        SocketRow {
+            path: "/run/vm/qga.sock".into(),
+            state: "listening".into(),
+            peers: vec!["4242/qemu".into()],
+            recv_q: 0,
+            send_q: 0,
+            history: vec![0, 0, 0],
+            finding: None,
+        },
+        SocketRow {
+            path: "/run/vm/agent.sock".into(),
+            state: "connected".into(),
+            peers: vec!["4242/qemu".into(), "77/agentctl".into()],
+            recv_q: 4096,
+            send_q: 12,
+            history: vec![0, 512, 1024, 4096, 4096],
+            finding: Some("stuck_reader".into()),
+        },
+    ]));
+    store.view = View::Sockets;
+    store.apply(Action::Down);
+    insta::assert_snapshot!(text(&render(&store, 100, 12)));
+}
+
+#[test]
+fn help_overlay_and_filter_prompt() {
+    let mut store = loaded("quantix-session.pcap", 1000);
+    store.apply(Action::ToggleHelp);
+    store.apply(Action::StartFilter);
+    for c in "pin".chars() {
+        store.apply(Action::FilterChar(c));
+    }
+    insta::assert_snapshot!(text(&render(&store, 100, 20)));
+}
