@@ -34,7 +34,7 @@ impl LoadedScenario {
 
 /// A scenario file that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[error("{file}{}: {message}", if *line == 0 { String::new() } else { format!(":{line}") })]
 pub struct LoadError {
     /// The file.
     pub file: String,
