@@ -8,7 +8,8 @@ timed=0
 if [ "${1:-}" = "--timed" ]; then timed=${2:-5}; fi
 targets=$(cargo fuzz list --fuzz-dir fuzz)
 cargo fuzz build -s none --fuzz-dir fuzz
-bin=fuzz/target/x86_64-unknown-linux-gnu/release
+# cargo fuzz builds into $CARGO_TARGET_DIR when it is set, else fuzz/target.
+bin=${CARGO_TARGET_DIR:-fuzz/target}/x86_64-unknown-linux-gnu/release
 inputs=()
 for d in fixtures/corpus/* fixtures/crashes; do
   [ -d "$d" ] && [ -n "$(ls -A "$d")" ] && inputs+=("$d")
