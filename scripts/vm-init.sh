@@ -1,11 +1,15 @@
 #!/bin/busybox sh
 # /init of the real-VM rig's initramfs (built by scripts/vm-rig.sh). Loads the virtio modules,
-# links /dev/virtio-ports/<name> (no udev here), then runs the guest agents the kernel command line
+# links /dev/virtio-ports/<name> (no udev here), then runs the guest programs the kernel command line
 # names, and prints GUESTWIRE-READY on the console (the harness waits for it):
 #   gw.serial=<port name>:<protocol>[:<extra guestwire guest flags, commas for spaces>]
-#   gw.vsock=<port>:<protocol>[:<extra flags>]
-# A serial agent serves the port through stdio, one host connection per run, restarted in a loop
-# (while no host is connected the port reads EOF at once, see ../shared/VMLAB.md).
+#       `guestwire guest --listen serial:/dev/virtio-ports/<name>`: one session per host client,
+#       waiting while no host is connected (the port reads EOF at once then, ../shared/VMLAB.md)
+#   gw.vsock=<port>:<protocol>[:<extra flags>]   `guestwire guest --listen vsock:any:<port>`
+#   gw.qga=<port name>        the real qemu-ga on that port (Debian's, with its libraries)
+#   gw.writer=<port name>:<N> writes `seq 1 N` to the port in 4 KiB writes from boot on (before any
+#       host), printing GW-WRITING <name> before and GW-WROTE <name> after on the console
+#   gw.reader=<port name>     reads the port until end of file, then prints GW-EOF <name>
 /bin/busybox mkdir -p /usr/bin /sbin /usr/sbin
 /bin/busybox --install -s
 mount -t proc proc /proc
@@ -21,11 +25,15 @@ for p in /sys/class/virtio-ports/*; do
     [ -e "$p/name" ] || continue
     ln -sf "/dev/$(basename "$p")" "/dev/virtio-ports/$(cat "$p/name")"
 done
-serve_serial() { # name protocol flags
-    while true; do
-        /bin/guestwire guest --listen stdio --protocol "$2" --once $3 <>"/dev/virtio-ports/$1" >&0 2>/dev/console
-        sleep 0.2
-    done
+write_port() { # name count
+    seq 1 "$2" >"/tmp/$1.data"
+    echo "GW-WRITING $1" >/dev/console
+    dd if="/tmp/$1.data" of="/dev/virtio-ports/$1" bs=4096 2>/dev/null
+    echo "GW-WROTE $1" >/dev/console
+}
+read_port() { # name
+    cat "/dev/virtio-ports/$1" >/dev/null
+    echo "GW-EOF $1" >/dev/console
 }
 for arg in $(cat /proc/cmdline); do
     case $arg in
@@ -33,7 +41,18 @@ for arg in $(cat /proc/cmdline); do
         spec=${arg#gw.serial=}
         name=${spec%%:*}; rest=${spec#*:}; proto=${rest%%:*}; flags=
         [ "$rest" != "$proto" ] && flags=$(echo "${rest#*:}" | tr , ' ')
-        serve_serial "$name" "$proto" "$flags" &
+        /bin/guestwire guest --listen "serial:/dev/virtio-ports/$name" --protocol "$proto" $flags >/dev/console 2>&1 &
+        ;;
+    gw.qga=*)
+        mkdir -p /run/qga
+        qemu-ga -m virtio-serial -p "/dev/virtio-ports/${arg#gw.qga=}" -t /run/qga >/dev/console 2>&1 &
+        ;;
+    gw.writer=*)
+        spec=${arg#gw.writer=}
+        write_port "${spec%%:*}" "${spec#*:}" &
+        ;;
+    gw.reader=*)
+        read_port "${arg#gw.reader=}" &
         ;;
     gw.vsock=*)
         spec=${arg#gw.vsock=}

@@ -39,6 +39,25 @@ qemu="$cache/root/usr/bin/qemu-system-x86_64"
 kver=$(basename "$(ls -d "$cache"/root/lib/modules/6.1.* | head -1)")
 bzimage="$cache/root/boot/vmlinuz-$kver"
 
+# 1b. qemu-ga for inside the guest: Debian's package, with the shared libraries it needs copied from
+# this machine (ldd resolves them; `.ci/run` installs qemu-guest-agent, which brings them).
+qga_root="$cache/qga-root"
+if [ ! -e "$qga_root/.done" ]; then
+    say "downloading qemu-guest-agent"
+    mkdir -p "$cache/qga-debs" "$qga_root"
+    (cd "$cache/qga-debs" && apt-get download -q qemu-guest-agent >/dev/null)
+    for deb in "$cache"/qga-debs/*.deb; do dpkg-deb -x "$deb" "$qga_root"; done
+    touch "$qga_root/.done"
+fi
+qga_bin="$qga_root/usr/sbin/qemu-ga"
+[ -x "$qga_bin" ] || qga_bin="$qga_root/usr/bin/qemu-ga"
+[ -x "$qga_bin" ] || { echo "vm-rig: qemu-ga missing from the qemu-guest-agent package" >&2; exit 1; }
+if ldd "$qga_bin" | grep -q 'not found'; then
+    echo "vm-rig: qemu-ga's libraries are not all on this machine (apt-get install qemu-guest-agent):" >&2
+    ldd "$qga_bin" >&2
+    exit 1
+fi
+
 # 2. An uncompressed vmlinux (PVH boot: ~3 s to init instead of ~6 s); falls back to the bzImage.
 kernel="$cache/vmlinux-$kver"
 if [ ! -e "$kernel" ]; then
@@ -87,6 +106,12 @@ rm -rf "$stage"
 mkdir -p "$stage"/{bin,dev,proc,sys,tmp,mods}
 cp "$cache/root/bin/busybox" "$stage/bin/busybox"
 strip -o "$stage/bin/guestwire" "$gw"
+mkdir -p "$stage/usr/bin"
+cp "$qga_bin" "$stage/usr/bin/qemu-ga"
+for lib in $(ldd "$qga_bin" | grep -o '/[^ ]*'); do
+    mkdir -p "$stage$(dirname "$lib")"
+    cp -L "$lib" "$stage$lib"
+done
 for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console \
     vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport; do
     ko=$(find "$cache/root/lib/modules/$kver" -name "$m.ko*" | head -1)

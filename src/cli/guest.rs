@@ -19,7 +19,9 @@ use crate::wire::protocol::Protocol;
 #[derive(Debug, Args)]
 pub struct GuestArgs {
     /// Where to serve: unix:PATH, hvsock:PATH:PORT (as a VMM plus its guest), tcp:HOST:PORT,
-    /// pty:PATH, stdio, vsock:CID:PORT (inside a VM only).
+    /// pty:PATH, stdio; inside a VM: vsock:CID:PORT, or serial:/dev/virtio-ports/NAME (the guest
+    /// end of a virtio-serial port: one session per host connection, waiting while no host is
+    /// connected).
     #[arg(long, short)]
     pub listen: String,
     /// quantix, quantix-legacy, fcexec, qga or volant.

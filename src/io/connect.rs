@@ -228,8 +228,8 @@ fn open_pty(endpoint: &str, path: &Path) -> Result<FdStream, ConnectError> {
 
 /// Connects to `endpoint` within `deadline` and returns the stream.
 ///
-/// `unix:`, `tcp:` (with `TCP_NODELAY`), `vsock:` (kernel AF_VSOCK), `pty:` (opens the terminal at
-/// the path), `stdio` (standard input and output), and `hvsock:` (connect to the VMM's Unix
+/// `unix:`, `tcp:` (with `TCP_NODELAY`), `vsock:` (kernel AF_VSOCK), `pty:` and `serial:` (open the
+/// character device at the path), `stdio` (standard input and output), and `hvsock:` (connect to the VMM's Unix
 /// socket, then `CONNECT <port>` / `OK <n>` within the same deadline; bytes after the `OK` line
 /// are kept in front of the stream).
 pub async fn connect(endpoint: &Endpoint, deadline: Duration) -> Result<BoxStream, ConnectError> {
@@ -272,7 +272,7 @@ pub async fn connect(endpoint: &Endpoint, deadline: Duration) -> Result<BoxStrea
             .await?;
             Ok(Box::new(stream))
         }
-        Endpoint::Pty(path) => Ok(Box::new(open_pty(&shown, path)?)),
+        Endpoint::Pty(path) | Endpoint::SerialPort(path) => Ok(Box::new(open_pty(&shown, path)?)),
         Endpoint::Stdio => Ok(Box::new(tokio::io::join(
             tokio::io::stdin(),
             tokio::io::stdout(),

@@ -1,7 +1,8 @@
 //! The one parser for socat-style endpoint addresses, used by every subcommand that connects or
 //! listens: `unix:/path`, `hvsock:/path:PORT` (hybrid vsock, as Firecracker and Cloud Hypervisor
 //! expose it), `vsock:CID:PORT` (kernel AF_VSOCK), `tcp:HOST:PORT`, `pty:/path` (a pseudo-terminal
-//! standing in for `/dev/virtio-ports/<name>`) and `stdio`. A bare path starting with `/`, `./` or
+//! standing in for `/dev/virtio-ports/<name>`), `serial:/dev/virtio-ports/<name>` (the guest end of
+//! a real virtio-serial port, inside a VM) and `stdio`. A bare path starting with `/`, `./` or
 //! `../` means `unix:`, and `-` means `stdio`, as in socat.
 //!
 //! [`Endpoint`] implements `FromStr` and `Display`, and `display → parse` gives the same value back.
@@ -23,7 +24,7 @@ pub const VSOCK_CID_ANY: u32 = u32::MAX;
 pub const UNIX_PATH_MAX: usize = 107;
 
 /// The forms every error message lists.
-const FORMS: &str = "unix:/path, hvsock:/path:PORT, vsock:CID:PORT, tcp:HOST:PORT, pty:/path, stdio, or a path starting with / or ./";
+const FORMS: &str = "unix:/path, hvsock:/path:PORT, vsock:CID:PORT, tcp:HOST:PORT, pty:/path, serial:/dev/virtio-ports/NAME, stdio, or a path starting with / or ./";
 
 /// Where to connect or listen.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -53,6 +54,9 @@ pub enum Endpoint {
     },
     /// A pseudo-terminal whose slave end is (to be) linked at this path.
     Pty(PathBuf),
+    /// The guest end of a virtio-serial port: a character device such as
+    /// `/dev/virtio-ports/<name>`, opened by the agent inside the VM.
+    SerialPort(PathBuf),
     /// Standard input and output as one duplex stream.
     Stdio,
 }
@@ -162,7 +166,7 @@ impl EndpointError {
 }
 
 impl Endpoint {
-    /// The scheme name: `unix`, `hvsock`, `vsock`, `tcp`, `pty` or `stdio`.
+    /// The scheme name: `unix`, `hvsock`, `vsock`, `tcp`, `pty`, `serial` or `stdio`.
     pub fn scheme(&self) -> &'static str {
         match self {
             Self::Unix(_) => "unix",
@@ -170,14 +174,17 @@ impl Endpoint {
             Self::Vsock { .. } => "vsock",
             Self::Tcp { .. } => "tcp",
             Self::Pty(_) => "pty",
+            Self::SerialPort(_) => "serial",
             Self::Stdio => "stdio",
         }
     }
 
-    /// The filesystem path involved, for `unix:`, `hvsock:` and `pty:`.
+    /// The filesystem path involved, for `unix:`, `hvsock:`, `pty:` and `serial:`.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            Self::Unix(p) | Self::Pty(p) | Self::Hvsock { path: p, .. } => Some(p),
+            Self::Unix(p) | Self::Pty(p) | Self::SerialPort(p) | Self::Hvsock { path: p, .. } => {
+                Some(p)
+            }
             _ => None,
         }
     }
@@ -344,6 +351,11 @@ impl FromStr for Endpoint {
                 rest.unwrap_or(""),
                 "pty:/path",
             )?)),
+            ("serial", rest) => Ok(Self::SerialPort(parse_path(
+                input,
+                rest.unwrap_or(""),
+                "serial:/dev/virtio-ports/NAME",
+            )?)),
             ("hvsock", rest) => {
                 const EXPECTED: &str = "hvsock:/path:PORT";
                 let rest = rest.unwrap_or("");
@@ -401,6 +413,7 @@ impl fmt::Display for Endpoint {
             Self::Tcp { host, port } if host.contains(':') => write!(f, "tcp:[{host}]:{port}"),
             Self::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
             Self::Pty(p) => write!(f, "pty:{}", p.display()),
+            Self::SerialPort(p) => write!(f, "serial:{}", p.display()),
             Self::Stdio => f.write_str("stdio"),
         }
     }
@@ -465,6 +478,11 @@ mod tests {
             parse("pty:/dev/virtio-ports/org.quantix.agent.0"),
             Endpoint::Pty("/dev/virtio-ports/org.quantix.agent.0".into())
         );
+        assert_eq!(
+            parse("serial:/dev/virtio-ports/org.quantix.agent.0"),
+            Endpoint::SerialPort("/dev/virtio-ports/org.quantix.agent.0".into())
+        );
+        assert_eq!(err("serial:").kind(), "missing_path");
         assert_eq!(parse("stdio"), Endpoint::Stdio);
         assert_eq!(parse("-"), Endpoint::Stdio);
     }
@@ -537,6 +555,7 @@ mod tests {
             "tcp:example.org:443",
             "pty:/tmp/port",
             "pty:/tmp/a:b",
+            "serial:/dev/virtio-ports/org.qemu.guest_agent.0",
             "stdio",
             "-",
         ] {

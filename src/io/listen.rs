@@ -19,6 +19,7 @@ use tokio_vsock::{VsockAddr, VsockListener};
 use super::endpoint::Endpoint;
 use super::hvsock::{VmmHandshake, handshake_vmm};
 use super::pty::{Pty, PtyError};
+use super::serial_port::SerialPortListener;
 use super::stream::Connected;
 use crate::wire::hybrid::{CONN_REQUEST_TIMEOUT_MS, Flavour, LocalPortAllocator};
 
@@ -148,6 +149,7 @@ enum Inner {
         taken: bool,
     },
     Pty(Pty),
+    SerialPort(SerialPortListener),
 }
 
 /// A bound endpoint that accepts connections.
@@ -155,6 +157,8 @@ enum Inner {
 pub struct Listener {
     inner: Inner,
     endpoint: Endpoint,
+    /// `SO_SNDBUF` for each accepted Unix connection, if set.
+    send_buffer: Option<usize>,
 }
 
 fn io_err(endpoint: &Endpoint, source: io::Error) -> ListenError {
@@ -211,6 +215,8 @@ impl Listener {
     /// `unix:` removes a stale socket file first (see the module documentation); `tcp:` with
     /// port 0 picks a free port, which [`endpoint`](Self::endpoint) then shows; `pty:` creates the
     /// pseudo-terminal and its link; `stdio` offers standard input and output as one connection.
+    /// `serial:PATH` serves the guest end of a virtio-serial port, one host session per
+    /// [`accept`](Self::accept) (see [`SerialPortListener`]).
     /// `hvsock:PATH:PORT` listens on PATH as a Firecracker-flavoured VMM serving guest port PORT
     /// (see [`bind_hvsock`](Self::bind_hvsock) for other flavours and several ports).
     pub async fn bind(endpoint: &Endpoint) -> Result<Self, ListenError> {
@@ -225,6 +231,7 @@ impl Listener {
                     .map_err(|e| classify_bind_error(endpoint, endpoint.to_string(), e))?;
                 let local = listener.local_addr().map_err(|e| io_err(endpoint, e))?;
                 Ok(Self {
+                    send_buffer: None,
                     inner: Inner::Tcp(listener),
                     endpoint: Endpoint::Tcp {
                         host: local.ip().to_string(),
@@ -237,6 +244,7 @@ impl Listener {
                     .map_err(|e| classify_bind_error(endpoint, endpoint.to_string(), e))?;
                 let local = listener.local_addr().map_err(|e| io_err(endpoint, e))?;
                 Ok(Self {
+                    send_buffer: None,
                     inner: Inner::Vsock(listener),
                     endpoint: Endpoint::Vsock {
                         cid: local.cid(),
@@ -245,10 +253,19 @@ impl Listener {
                 })
             }
             Endpoint::Pty(link) => Ok(Self {
+                send_buffer: None,
                 inner: Inner::Pty(Pty::open(link)?),
                 endpoint: endpoint.clone(),
             }),
+            Endpoint::SerialPort(path) => Ok(Self {
+                send_buffer: None,
+                inner: Inner::SerialPort(
+                    SerialPortListener::new(path).map_err(|e| io_err(endpoint, e))?,
+                ),
+                endpoint: endpoint.clone(),
+            }),
             Endpoint::Stdio => Ok(Self {
+                send_buffer: None,
                 inner: Inner::Stdio { taken: false },
                 endpoint: Endpoint::Stdio,
             }),
@@ -286,6 +303,7 @@ impl Listener {
         // On error, dropping `file` removes the socket file just created.
         let listener = socket.listen(backlog).map_err(|e| io_err(&endpoint, e))?;
         Ok(Self {
+            send_buffer: None,
             inner: Inner::Unix {
                 listener,
                 _file: file,
@@ -311,6 +329,7 @@ impl Listener {
             ));
         };
         Ok(Self {
+            send_buffer: None,
             inner: Inner::Hvsock {
                 listener,
                 _file,
@@ -324,6 +343,13 @@ impl Listener {
                 port: ports.first().copied().unwrap_or(0),
             },
         })
+    }
+
+    /// Sets `SO_SNDBUF` on every Unix connection accepted from now on (other endpoints ignore
+    /// it). The mock virtio-serial VMM keeps the kernel's buffer at its minimum because its model
+    /// already holds the host socket's share of the data in flight.
+    pub fn set_send_buffer(&mut self, bytes: usize) {
+        self.send_buffer = Some(bytes);
     }
 
     /// How many hybrid-vsock connections were closed at the handshake (bad command, unserved port).
@@ -351,6 +377,10 @@ impl Listener {
                     .accept()
                     .await
                     .map_err(|e| io_err(&self.endpoint, e))?;
+                if let Some(bytes) = self.send_buffer {
+                    rustix::net::sockopt::set_socket_send_buffer_size(&stream, bytes)
+                        .map_err(|e| io_err(&self.endpoint, e.into()))?;
+                }
                 let peer = match (stream.peer_cred(), addr.as_pathname()) {
                     (Ok(cred), _) => match cred.pid() {
                         Some(pid) => format!("pid {pid} uid {}", cred.uid()),
@@ -420,6 +450,10 @@ impl Listener {
                 }
                 let stream = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
                 Ok(Connected::new(stream, "stdio", local))
+            }
+            Inner::SerialPort(port) => {
+                let stream = port.accept().await.map_err(|e| io_err(&self.endpoint, e))?;
+                Ok(Connected::new(stream, "host", local))
             }
             Inner::Pty(pty) => {
                 let master = pty.take_master().ok_or_else(|| ListenError::Exhausted {

@@ -13,6 +13,7 @@ pub mod framed;
 pub mod hvsock;
 pub mod listen;
 pub mod pty;
+pub mod serial_port;
 pub mod stream;
 
 pub use connect::{ConnectError, connect, connect_unix};
@@ -22,4 +23,5 @@ pub use framed::{FramedReader, FramedWriter, READ_CHUNK, ReadError, WriteError};
 pub use hvsock::{HandshakeError, Prefixed, VmmHandshake, handshake_client, handshake_vmm};
 pub use listen::{ListenError, Listener};
 pub use pty::{Pty, PtyError};
+pub use serial_port::SerialPortListener;
 pub use stream::{AsyncReadWrite, BoxStream, Connected};

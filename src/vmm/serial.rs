@@ -279,8 +279,9 @@ impl SerialVmm {
             });
             return Ok(vmm);
         }
-        let listener =
+        let mut listener =
             Listener::bind_unix_with_backlog(&config.socket, host::HOST_LISTEN_BACKLOG).await?;
+        listener.set_send_buffer(host::KERNEL_SEND_BUFFER);
         let before_host = setup.contains(&FaultKind::GuestBeforeHost);
         if before_host {
             vmm.port.arm_guest_before_host();

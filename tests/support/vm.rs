@@ -63,17 +63,48 @@ impl Rig {
     }
 }
 
-/// What the guest runs: agents on virtio-serial ports and on vsock ports.
+/// What the guest runs: programs on virtio-serial ports and agents on vsock ports.
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
-    serial: Vec<(String, String, Vec<String>)>,
+    /// Each port's name and its `gw.*=` kernel argument (see scripts/vm-init.sh).
+    serial: Vec<(String, String)>,
     vsock: Vec<(u32, String, Vec<String>)>,
 }
 
+fn flags(f: &[&str]) -> String {
+    if f.is_empty() {
+        String::new()
+    } else {
+        format!(":{}", f.join(","))
+    }
+}
+
 impl Spec {
-    /// A virtio-serial port `name` with `guestwire guest --protocol protocol FLAGS` on it.
-    pub fn serial(mut self, name: &str, protocol: &str, flags: &[&str]) -> Self {
-        self.serial.push((name.into(), protocol.into(), own(flags)));
+    /// A virtio-serial port `name` with `guestwire guest --listen serial:… --protocol protocol
+    /// FLAGS` on it.
+    pub fn serial(mut self, name: &str, protocol: &str, f: &[&str]) -> Self {
+        let arg = format!("gw.serial={name}:{protocol}{}", flags(f));
+        self.serial.push((name.into(), arg));
+        self
+    }
+
+    /// A virtio-serial port `name` served by the real qemu-ga.
+    pub fn qemu_ga(mut self, name: &str) -> Self {
+        self.serial.push((name.into(), format!("gw.qga={name}")));
+        self
+    }
+
+    /// A virtio-serial port `name` the guest writes `seq 1 count` into from boot on, in 4 KiB
+    /// writes (console: `GW-WRITING name`, then `GW-WROTE name` once every write was taken).
+    pub fn writer(mut self, name: &str, count: u32) -> Self {
+        self.serial
+            .push((name.into(), format!("gw.writer={name}:{count}")));
+        self
+    }
+
+    /// A virtio-serial port `name` the guest reads until end of file (console: `GW-EOF name`).
+    pub fn reader(mut self, name: &str) -> Self {
+        self.serial.push((name.into(), format!("gw.reader={name}")));
         self
     }
 
@@ -85,18 +116,12 @@ impl Spec {
 
     fn cmdline(&self) -> String {
         let mut line = String::from("console=ttyS0 panic=-1 quiet");
-        let flags = |f: &[String]| {
-            if f.is_empty() {
-                String::new()
-            } else {
-                format!(":{}", f.join(","))
-            }
-        };
-        for (name, proto, f) in &self.serial {
-            line += &format!(" gw.serial={name}:{proto}{}", flags(f));
+        for (_, arg) in &self.serial {
+            line += &format!(" {arg}");
         }
         for (port, proto, f) in &self.vsock {
-            line += &format!(" gw.vsock={port}:{proto}{}", flags(f));
+            let f: Vec<&str> = f.iter().map(String::as_str).collect();
+            line += &format!(" gw.vsock={port}:{proto}{}", flags(&f));
         }
         line
     }
@@ -154,7 +179,7 @@ impl Vm {
         if !spec.serial.is_empty() {
             qemu.args(["-device", "virtio-serial-pci,id=vser"]);
         }
-        for (i, (name, _, _)) in spec.serial.iter().enumerate() {
+        for (i, (name, _)) in spec.serial.iter().enumerate() {
             qemu.arg("-chardev")
                 .arg(format!(
                     "socket,id=ch{i},path={},server=on,wait=off",
@@ -239,6 +264,19 @@ impl Vm {
     /// The `hvsock:PATH:PORT` endpoint of guest port `port`.
     pub fn hvsock(&self, port: u32) -> String {
         format!("hvsock:{}:{port}", self.vsock_uds().display())
+    }
+
+    /// Waits (at most `limit`) until the console shows `text`; panics with the console if not.
+    pub fn wait_console(&self, text: &str, limit: Duration) {
+        let start = Instant::now();
+        while !self.console().contains(text) {
+            assert!(
+                start.elapsed() < limit,
+                "the console did not show {text:?} within {limit:?}:\n{}",
+                self.console()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The guest's console so far.
