@@ -431,6 +431,7 @@ mod tests {
             summary: String::new(),
             message: serde_json::Value::Null,
             correlation_id: id.map(str::to_string),
+            raw: None,
         }
     }
 

@@ -30,6 +30,7 @@ fn item(i: u64) -> SourceEvent {
                 summary: format!("id={id} seq={i}"),
                 message: serde_json::json!({ "id": id }),
                 correlation_id: Some(id),
+                raw: None,
             },
         },
     })

@@ -14,6 +14,9 @@ use crate::sources::{SocketRow, SourceEvent};
 /// The default number of frames kept in memory.
 pub const DEFAULT_RING: usize = 10_000;
 
+/// The most bytes of each frame kept for the hex dump (the rest are counted, not kept).
+pub const RAW_KEEP: usize = 4096;
+
 /// The most requests remembered while waiting for their reply (beyond it the oldest are forgotten).
 const MAX_WAITING: usize = 10_000;
 
@@ -122,6 +125,8 @@ pub struct FrameRow {
     pub id: Option<String>,
     /// The decoded message (or the error) as JSON.
     pub message: serde_json::Value,
+    /// The frame's first bytes (at most [`RAW_KEEP`]), when the source kept them.
+    pub raw: Option<bytes::Bytes>,
 }
 
 /// Frames and bytes in one second of capture time.
@@ -326,6 +331,7 @@ impl Store {
                     error: false,
                     id: frame.correlation_id,
                     message: frame.message,
+                    raw: frame.raw,
                 }
             }
             ItemKind::Error { direction, error } => FrameRow {
@@ -340,6 +346,7 @@ impl Store {
                 error: true,
                 id: None,
                 message: error.to_json(),
+                raw: None,
             },
             ItemKind::BadRecord { error } => FrameRow {
                 seq: 0,
@@ -353,6 +360,7 @@ impl Store {
                 error: true,
                 id: None,
                 message: error.to_json(),
+                raw: None,
             },
             ItemKind::Snapped { direction, missing } => FrameRow {
                 seq: 0,
@@ -366,6 +374,7 @@ impl Store {
                 error: true,
                 id: None,
                 message: serde_json::json!({ "missing": missing }),
+                raw: None,
             },
             _ => return,
         };

@@ -91,3 +91,52 @@ fn help_overlay_and_filter_prompt() {
     }
     insta::assert_snapshot!(text(&render(&store, 100, 20)));
 }
+
+#[test]
+fn detail_view_hex_dump_of_a_quantix_frame() {
+    let mut store = loaded("quantix-session.pcap", 1000);
+    store.apply(Action::Top);
+    store.apply(Action::Open);
+    let row = store.selected_row().expect("a row");
+    let raw = row.raw.clone().expect("bytes kept");
+    assert_eq!(raw.len() as u64, row.size);
+    let screen = text(&render(&store, 100, 30));
+    assert!(screen.contains(" bytes ("), "{screen}");
+    assert!(screen.contains("0000  "), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn detail_view_hex_dump_says_how_many_bytes_were_cut() {
+    use guestwire::capture::{CaptureItem, ItemKind};
+    use guestwire::wire::{DecodedFrame, Direction};
+    use guestwire_tui::store::RAW_KEEP;
+    let mut store = Store::new(10, "test");
+    let len = RAW_KEEP as u64 + 904;
+    store.ingest(SourceEvent::Item(CaptureItem {
+        time_ns: 1,
+        conn: 1,
+        kind: ItemKind::Frame {
+            direction: Direction::ToHost,
+            frame: DecodedFrame {
+                offset: 0,
+                len,
+                type_name: "data".into(),
+                summary: String::new(),
+                message: serde_json::Value::Null,
+                correlation_id: None,
+                raw: Some(vec![b'a'; RAW_KEEP].into()),
+            },
+        },
+    }));
+    store.apply(Action::Open);
+    let rows = guestwire_tui::views::hexdump::lines(
+        store
+            .selected_row()
+            .and_then(|r| r.raw.as_deref())
+            .expect("raw"),
+        len,
+    );
+    assert_eq!(rows.len(), RAW_KEEP / 16 + 1);
+    assert_eq!(rows.last().map(String::as_str), Some("… 904 more bytes"));
+}

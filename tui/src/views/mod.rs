@@ -3,6 +3,7 @@
 
 pub mod detail;
 pub mod frames;
+pub mod hexdump;
 pub mod sockets;
 pub mod stats;
 
