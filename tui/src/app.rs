@@ -27,6 +27,7 @@ pub fn step(
     buf: &mut Vec<crate::sources::SourceEvent>,
 ) {
     store.advance(elapsed_ns);
+    store.source_dropped = source.dropped();
     if store.paused && !source.live() {
         return;
     }

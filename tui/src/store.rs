@@ -183,6 +183,8 @@ pub struct Store {
     pub clock_ns: u64,
     /// The source has ended.
     pub ended: bool,
+    /// Events the source dropped because the UI fell behind (as the source last reported).
+    pub source_dropped: u64,
 }
 
 fn lower_contains(hay: &str, needle_lower: &str) -> bool {
@@ -220,6 +222,7 @@ impl Store {
             speed: Speed::X1,
             clock_ns: 0,
             ended: false,
+            source_dropped: 0,
         }
     }
 
@@ -228,7 +231,7 @@ impl Store {
         self.capacity
     }
 
-    /// Frames that fell out of the ring.
+    /// Frames that fell out of the ring (evicted: the capture file still has them).
     pub fn dropped(&self) -> u64 {
         self.dropped
     }

@@ -140,3 +140,55 @@ fn detail_view_hex_dump_says_how_many_bytes_were_cut() {
     assert_eq!(rows.len(), RAW_KEEP / 16 + 1);
     assert_eq!(rows.last().map(String::as_str), Some("… 904 more bytes"));
 }
+
+/// A live source that has dropped `dropped` events and yields the fixture's items.
+struct Lossy {
+    inner: Vec<SourceEvent>,
+    dropped: u64,
+}
+
+impl guestwire_tui::sources::Source for Lossy {
+    fn poll(&mut self, _clock_ns: u64, max: usize, out: &mut Vec<SourceEvent>) -> bool {
+        let n = max.min(self.inner.len());
+        out.extend(self.inner.drain(..n));
+        true
+    }
+
+    fn label(&self) -> String {
+        "lossy".into()
+    }
+
+    fn live(&self) -> bool {
+        true
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+#[test]
+fn status_line_counts_evicted_frames_and_dropped_events() {
+    use guestwire_tui::sources::Source;
+    let mut fixture = support::source("quantix-session.pcap");
+    let mut inner = Vec::new();
+    for _ in 0..1000 {
+        if !fixture.poll(u64::MAX, 1000, &mut inner) {
+            break;
+        }
+    }
+    let mut source = Lossy { inner, dropped: 0 };
+    let mut store = Store::new(5, source.label());
+    let mut buf = Vec::new();
+    guestwire_tui::app::step(&mut store, &mut source, 0, &mut buf);
+    assert_eq!(store.dropped(), 7);
+    assert!(!support::text(&render(&store, 100, 8)).contains("events dropped"));
+    source.dropped = 42;
+    guestwire_tui::app::step(&mut store, &mut source, 0, &mut buf);
+    let screen = text(&render(&store, 100, 8));
+    assert!(
+        screen.contains("5/5 frames (7 evicted, 42 events dropped)"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}

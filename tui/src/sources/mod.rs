@@ -54,4 +54,10 @@ pub trait Source {
     fn live(&self) -> bool {
         false
     }
+
+    /// Events the source had to drop because the UI fell behind (its queue to the UI is
+    /// bounded); 0 for sources that never drop.
+    fn dropped(&self) -> u64 {
+        0
+    }
 }

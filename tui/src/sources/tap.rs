@@ -243,4 +243,8 @@ impl Source for TapSource {
     fn live(&self) -> bool {
         true
     }
+
+    fn dropped(&self) -> u64 {
+        TapSource::dropped(self)
+    }
 }

@@ -44,7 +44,8 @@ pub fn draw(f: &mut Frame, store: &Store) {
     }
 }
 
-/// The status line: source, playback, follow, filter, ring use.
+/// The status line: source, playback, follow, filter, ring use, frames evicted from the ring and
+/// events the source dropped because the UI fell behind.
 pub fn status_line(store: &Store) -> String {
     let state = if store.ended {
         "ended"
@@ -58,19 +59,26 @@ pub fn status_line(store: &Store) -> String {
         None if !store.filter.is_empty() => format!(" filter:{}", store.filter),
         None => String::new(),
     };
+    let mut lost = Vec::new();
+    if store.dropped() > 0 {
+        lost.push(format!("{} evicted", store.dropped()));
+    }
+    if store.source_dropped > 0 {
+        lost.push(format!("{} events dropped", store.source_dropped));
+    }
+    let lost = if lost.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", lost.join(", "))
+    };
     format!(
-        "{} | {state} {} | {}{} | {}/{} frames{} | ? help",
+        "{} | {state} {} | {}{} | {}/{} frames{lost} | ? help",
         store.source,
         store.speed.label(),
         if store.follow { "follow" } else { "manual" },
         filter,
         store.frames().len(),
         store.capacity(),
-        if store.dropped() > 0 {
-            format!(" ({} dropped)", store.dropped())
-        } else {
-            String::new()
-        },
     )
 }
 
