@@ -4,12 +4,14 @@
 //! - [`sources`]: where events come from, behind the [`sources::Source`] trait.
 //! - [`views`]: drawing the store, nothing else.
 //! - [`keys`]: pure key → action mapping.
+//! - [`rates`]: per-second counts and the moving window of the Stats view.
 //! - [`app`]: the terminal loop that ties them together.
 
 #![warn(missing_docs)]
 
 pub mod app;
 pub mod keys;
+pub mod rates;
 pub mod sources;
 pub mod store;
 pub mod views;

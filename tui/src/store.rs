@@ -9,6 +9,7 @@ use guestwire::capture::{CaptureItem, ConnId, ItemKind, Summary};
 use guestwire::wire::Direction;
 
 use crate::keys::Action;
+use crate::rates::{Rates, Second, Window};
 use crate::sources::{SocketRow, SourceEvent};
 
 /// The default number of frames kept in memory.
@@ -30,9 +31,6 @@ const NOT_PAIRED: &[&str] = &[
     "guest-suspend-ram",
     "guest-suspend-hybrid",
 ];
-
-/// How many seconds of per-second rates are kept (for the rate sparkline).
-const RATE_SECONDS: usize = 60;
 
 /// How many samples of a socket's queue depth are kept (for its sparkline).
 pub const QUEUE_HISTORY: usize = 60;
@@ -129,17 +127,6 @@ pub struct FrameRow {
     pub raw: Option<bytes::Bytes>,
 }
 
-/// Frames and bytes in one second of capture time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Second {
-    /// Seconds since 1970.
-    pub sec: u64,
-    /// Frames in it.
-    pub frames: u64,
-    /// Frame bytes in it.
-    pub bytes: u64,
-}
-
 /// The state of the UI.
 #[derive(Debug)]
 pub struct Store {
@@ -151,7 +138,7 @@ pub struct Store {
     first_ns: Option<u64>,
     last_ns: u64,
     bytes: [u64; 2],
-    seconds: VecDeque<Second>,
+    rates: Rates,
     waiting: HashMap<(ConnId, String), u64>,
     waiting_order: VecDeque<(ConnId, String)>,
     in_order: HashMap<ConnId, VecDeque<u64>>,
@@ -203,7 +190,7 @@ impl Store {
             first_ns: None,
             last_ns: 0,
             bytes: [0; 2],
-            seconds: VecDeque::new(),
+            rates: Rates::new(),
             waiting: HashMap::new(),
             waiting_order: VecDeque::new(),
             in_order: HashMap::new(),
@@ -256,9 +243,15 @@ impl Store {
         self.first_ns
     }
 
-    /// Per-second frame and byte counts, oldest first (the last may be incomplete).
+    /// Per-second counts, oldest first (the last may be incomplete).
     pub fn seconds(&self) -> &VecDeque<Second> {
-        &self.seconds
+        self.rates.seconds()
+    }
+
+    /// The moving window: rates and reply latency over the last
+    /// [`WINDOW_SECS`](crate::rates::WINDOW_SECS) seconds of capture time.
+    pub fn window(&self) -> Window {
+        self.rates.window()
     }
 
     /// The latest socket sample.
@@ -274,13 +267,7 @@ impl Store {
     /// Frames per second and bytes per second over the last complete second (the current one
     /// while it is the only one).
     pub fn rates(&self) -> (u64, u64) {
-        let n = self.seconds.len();
-        let s = match n {
-            0 => return (0, 0),
-            1 => self.seconds[0],
-            _ => self.seconds[n - 2],
-        };
-        (s.frames, s.bytes)
+        self.rates.last_second()
     }
 
     /// Applies one event from a source.
@@ -314,7 +301,6 @@ impl Store {
                     Direction::ToHost => 1,
                 };
                 self.bytes[d] += frame.len;
-                self.count_second(item.time_ns, frame.len);
                 let latency_ns = self.pair(
                     item.conn,
                     direction,
@@ -322,6 +308,7 @@ impl Store {
                     &frame.correlation_id,
                     item.time_ns,
                 );
+                self.rates.frame(item.time_ns, frame.len, latency_ns);
                 FrameRow {
                     seq: 0,
                     time_ns: item.time_ns,
@@ -400,27 +387,6 @@ impl Store {
         self.frames.push_back(row);
         if shown && (self.follow || self.selected.is_none()) {
             self.selected = Some(seq);
-        }
-    }
-
-    fn count_second(&mut self, time_ns: u64, bytes: u64) {
-        let sec = time_ns / 1_000_000_000;
-        match self.seconds.back_mut() {
-            Some(s) if s.sec == sec => {
-                s.frames += 1;
-                s.bytes += bytes;
-            }
-            Some(s) if s.sec > sec => {}
-            _ => {
-                if self.seconds.len() == RATE_SECONDS {
-                    self.seconds.pop_front();
-                }
-                self.seconds.push_back(Second {
-                    sec,
-                    frames: 1,
-                    bytes,
-                });
-            }
         }
     }
 

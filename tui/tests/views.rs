@@ -192,3 +192,52 @@ fn status_line_counts_evicted_frames_and_dropped_events() {
     );
     insta::assert_snapshot!(screen);
 }
+
+/// A ping (even `i`) or its pong, `at_ns` into the run.
+fn ping_pong(i: u64, at_ns: u64) -> SourceEvent {
+    use guestwire::capture::{CaptureItem, ItemKind};
+    use guestwire::wire::{DecodedFrame, Direction};
+    let id = (i / 2).to_string();
+    let (direction, type_name) = if i.is_multiple_of(2) {
+        (Direction::ToGuest, "ping")
+    } else {
+        (Direction::ToHost, "pong")
+    };
+    SourceEvent::Item(CaptureItem {
+        time_ns: 1_700_000_000_000_000_000 + at_ns,
+        conn: 1,
+        kind: ItemKind::Frame {
+            direction,
+            frame: DecodedFrame {
+                offset: 0,
+                len: 30,
+                type_name: type_name.into(),
+                summary: format!("id={id}"),
+                message: serde_json::Value::Null,
+                correlation_id: Some(id),
+                raw: None,
+            },
+        },
+    })
+}
+
+#[test]
+fn stats_view_shows_the_moving_window_beside_the_totals() {
+    let mut store = Store::new(100, "test");
+    // 20 s at 100 frames/s, then 5 s at 20 frames/s (and one frame into the next second).
+    for i in 0..2000 {
+        store.ingest(ping_pong(i, i * 10_000_000));
+    }
+    for j in 0..101 {
+        store.ingest(ping_pong(2000 + j, 20_000_000_000 + j * 50_000_000));
+    }
+    let w = store.window();
+    assert_eq!((w.secs, w.frames_per_s, w.bytes_per_s), (10, 60, 1800));
+    store.view = View::Stats;
+    let screen = text(&render(&store, 100, 16));
+    assert!(
+        screen.contains("frames/s    20 last second, 60 over the last 10 s"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
