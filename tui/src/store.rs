@@ -8,6 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use guestwire::capture::{CaptureItem, ConnId, ItemKind, Summary};
 use guestwire::wire::Direction;
 
+use crate::faults::FaultPanel;
 use crate::keys::Action;
 use crate::rates::{Rates, Second, Window};
 use crate::sources::{SocketRow, SourceEvent};
@@ -46,11 +47,19 @@ pub enum View {
     Stats,
     /// Socket state from a scan.
     Sockets,
+    /// The mock VMM's faults, toggled live.
+    Faults,
 }
 
 impl View {
     /// All views in tab order.
-    pub const ALL: [View; 4] = [View::Frames, View::Detail, View::Stats, View::Sockets];
+    pub const ALL: [View; 5] = [
+        View::Frames,
+        View::Detail,
+        View::Stats,
+        View::Sockets,
+        View::Faults,
+    ];
 
     /// The tab title.
     pub fn title(self) -> &'static str {
@@ -59,6 +68,7 @@ impl View {
             View::Detail => "Detail",
             View::Stats => "Stats",
             View::Sockets => "Sockets",
+            View::Faults => "Faults",
         }
     }
 
@@ -172,6 +182,8 @@ pub struct Store {
     pub ended: bool,
     /// Events the source dropped because the UI fell behind (as the source last reported).
     pub source_dropped: u64,
+    /// The Faults view: the mock VMM's fault menu.
+    pub faults: FaultPanel,
 }
 
 fn lower_contains(hay: &str, needle_lower: &str) -> bool {
@@ -210,6 +222,7 @@ impl Store {
             clock_ns: 0,
             ended: false,
             source_dropped: 0,
+            faults: FaultPanel::default(),
         }
     }
 
@@ -504,6 +517,22 @@ impl Store {
                     Action::Up => self.move_socket(-1),
                     Action::Top => self.socket_selected = 0,
                     _ => self.socket_selected = self.sockets.len().saturating_sub(1),
+                }
+            }
+            Action::Down
+            | Action::Up
+            | Action::Top
+            | Action::Bottom
+            | Action::Open
+            | Action::TogglePause
+                if self.view == View::Faults =>
+            {
+                match action {
+                    Action::Down => self.faults.move_by(1),
+                    Action::Up => self.faults.move_by(-1),
+                    Action::Top => self.faults.jump(false),
+                    Action::Bottom => self.faults.jump(true),
+                    _ => self.faults.toggle(),
                 }
             }
             Action::Down => self.move_selection(1),

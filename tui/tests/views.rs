@@ -241,3 +241,32 @@ fn stats_view_shows_the_moving_window_beside_the_totals() {
     );
     insta::assert_snapshot!(screen);
 }
+
+#[test]
+fn faults_view_lists_the_menu_with_toggles_and_notices() {
+    use guestwire_tui::faults::{FaultPanel, menu};
+    let mut store = Store::new(10, "mock serial VMM (quantix) on unix:/tmp/tap.sock");
+    store.faults = FaultPanel::new(
+        "mock serial VMM (quantix)",
+        menu(&["drop_frame:on_type=pong".into()]),
+    );
+    store.view = View::Faults;
+    store.apply(Action::Down);
+    store.apply(Action::Open);
+    store.ingest(SourceEvent::Notice(
+        "new connections get: bandwidth:rate=1024 drop_frame:on_type=pong".into(),
+    ));
+    let screen = text(&render(&store, 100, 40));
+    assert!(screen.contains("[x] bandwidth:rate=1024"), "{screen}");
+    assert!(screen.contains("[x] drop_frame:on_type=pong"), "{screen}");
+    assert!(screen.contains("[ ] latency:latency=100ms"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn faults_view_without_a_mock_says_how_to_get_one() {
+    let mut store = Store::new(10, "capture x");
+    store.view = View::Faults;
+    let screen = text(&render(&store, 100, 6));
+    assert!(screen.contains("--mock serial|hvsock"), "{screen}");
+}

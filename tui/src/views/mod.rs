@@ -2,6 +2,7 @@
 //! line and the help overlay.
 
 pub mod detail;
+pub mod faults;
 pub mod frames;
 pub mod hexdump;
 pub mod sockets;
@@ -37,6 +38,7 @@ pub fn draw(f: &mut Frame, store: &Store) {
         View::Detail => detail::draw(f, body, store),
         View::Stats => stats::draw(f, body, store),
         View::Sockets => sockets::draw(f, body, store),
+        View::Faults => faults::draw(f, body, store),
     }
     f.render_widget(Paragraph::new(status_line(store)), status);
     if store.help {
@@ -83,7 +85,7 @@ pub fn status_line(store: &Store) -> String {
 }
 
 fn help(f: &mut Frame, area: Rect) {
-    let w = 46.min(area.width);
+    let w = 52.min(area.width);
     let h = (HELP.len() as u16 + 2).min(area.height);
     let rect = Rect::new(
         area.x + (area.width - w) / 2,
