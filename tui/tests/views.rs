@@ -270,3 +270,25 @@ fn faults_view_without_a_mock_says_how_to_get_one() {
     let screen = text(&render(&store, 100, 6));
     assert!(screen.contains("--mock serial|hvsock"), "{screen}");
 }
+
+#[test]
+fn frames_view_draws_the_window_around_the_selection_of_a_full_ring() {
+    let mut store = Store::new(10_000, "test");
+    for i in 0..20_000 {
+        store.ingest(ping_pong(i, i * 50_000));
+    }
+    assert_eq!(store.frames().len(), 10_000);
+    let screen = text(&render(&store, 120, 12));
+    let last = screen.lines().nth(10).unwrap_or_default();
+    assert!(
+        last.contains("pong") && last.contains("id=9999"),
+        "{screen}"
+    );
+    store.apply(Action::Top);
+    let screen = text(&render(&store, 120, 12));
+    let first = screen.lines().nth(3).unwrap_or_default();
+    assert!(
+        first.contains("ping") && first.contains("id=5000"),
+        "{screen}"
+    );
+}
