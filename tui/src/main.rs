@@ -117,7 +117,7 @@ fn run(args: Args) -> Result<(), String> {
                 capture: capture.map(Into::into),
             };
             let mock = MockSource::start(config)?;
-            panel = FaultPanel::new(mock.label(), menu);
+            panel = FaultPanel::new(mock.target(), menu);
             (Box::new(mock), View::Frames)
         }
         (capture, _) if args.tap => {

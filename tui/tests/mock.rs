@@ -80,7 +80,7 @@ fn toggling_changes_what_the_client_gets(kind: MockKind) {
     })
     .expect("mock VMM and tap");
     let mut store = Store::new(1000, src.label());
-    store.faults = FaultPanel::new(src.label(), menu(&[]));
+    store.faults = FaultPanel::new(src.target(), menu(&[]));
     store.view = View::Faults;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -110,6 +110,7 @@ pub struct MockSource {
     vmm: Option<Vmm>,
     runtime: tokio::runtime::Runtime,
     listen: Endpoint,
+    target: String,
     name: String,
     _dir: PrivateDir,
 }
@@ -167,20 +168,23 @@ impl MockSource {
             connect_deadline: Duration::from_secs(5),
             max_connections: None,
         };
+        let target = format!("mock {} VMM ({})", config.kind.name(), config.protocol);
         let mut me = Self {
             tap: None,
             vmm: Some(vmm),
             runtime,
-            name: format!(
-                "mock {} VMM ({}) on {listen}",
-                config.kind.name(),
-                config.protocol
-            ),
+            name: format!("{target} on {listen}"),
+            target,
             listen,
             _dir: dir,
         };
         me.tap = Some(TapSource::start(tap_config, config.capture.as_deref())?);
         Ok(me)
+    }
+
+    /// What the faults apply to, e.g. `mock serial VMM (quantix)`.
+    pub fn target(&self) -> &str {
+        &self.target
     }
 
     /// Where host clients connect.
