@@ -5,6 +5,8 @@
 //! - [`views`]: drawing the store, nothing else.
 //! - [`faults`]: the fault menu of the Faults view (live toggles of a mock VMM's faults).
 //! - [`keys`]: pure key → action mapping.
+//! - [`pairing`]: request → reply pairing for the latency column.
+//! - [`view`]: the views and playback speeds.
 //! - [`rates`]: per-second counts and the moving window of the Stats view.
 //! - [`app`]: the terminal loop that ties them together.
 
@@ -13,7 +15,9 @@
 pub mod app;
 pub mod faults;
 pub mod keys;
+pub mod pairing;
 pub mod rates;
 pub mod sources;
 pub mod store;
+pub mod view;
 pub mod views;

@@ -3,15 +3,17 @@
 //! Pure: sources push events into it with their times, keys become [`Action`]s applied to it,
 //! and views only read it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use guestwire::capture::{CaptureItem, ConnId, ItemKind, Summary};
 use guestwire::wire::Direction;
 
 use crate::faults::FaultPanel;
 use crate::keys::Action;
+use crate::pairing::Pairing;
 use crate::rates::{Rates, Second, Window};
 use crate::sources::{SocketRow, SourceEvent};
+pub use crate::view::{Speed, View};
 
 /// The default number of frames kept in memory.
 pub const DEFAULT_RING: usize = 10_000;
@@ -19,94 +21,8 @@ pub const DEFAULT_RING: usize = 10_000;
 /// The most bytes of each frame kept for the hex dump (the rest are counted, not kept).
 pub const RAW_KEEP: usize = 4096;
 
-/// The most requests remembered while waiting for their reply (beyond it the oldest are forgotten).
-const MAX_WAITING: usize = 10_000;
-
-/// Frame types that are neither requests nor replies (as the capture summary has them).
-const NOT_PAIRED: &[&str] = &[
-    "log",
-    "delimiter",
-    "data",
-    "guest-shutdown",
-    "guest-suspend-disk",
-    "guest-suspend-ram",
-    "guest-suspend-hybrid",
-];
-
 /// How many samples of a socket's queue depth are kept (for its sparkline).
 pub const QUEUE_HISTORY: usize = 60;
-
-/// The views, in tab order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    /// The live frame list.
-    Frames,
-    /// The selected frame's fields.
-    Detail,
-    /// Rates, latency, errors.
-    Stats,
-    /// Socket state from a scan.
-    Sockets,
-    /// The mock VMM's faults, toggled live.
-    Faults,
-}
-
-impl View {
-    /// All views in tab order.
-    pub const ALL: [View; 5] = [
-        View::Frames,
-        View::Detail,
-        View::Stats,
-        View::Sockets,
-        View::Faults,
-    ];
-
-    /// The tab title.
-    pub fn title(self) -> &'static str {
-        match self {
-            View::Frames => "Frames",
-            View::Detail => "Detail",
-            View::Stats => "Stats",
-            View::Sockets => "Sockets",
-            View::Faults => "Faults",
-        }
-    }
-
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|v| *v == self).unwrap_or(0)
-    }
-}
-
-/// Playback speed of a capture file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Speed {
-    /// Real time.
-    X1,
-    /// Ten times real time.
-    X10,
-    /// As fast as the file reads.
-    Max,
-}
-
-impl Speed {
-    /// The label shown in the status line.
-    pub fn label(self) -> &'static str {
-        match self {
-            Speed::X1 => "1x",
-            Speed::X10 => "10x",
-            Speed::Max => "max",
-        }
-    }
-
-    /// The next speed in the 1× → 10× → max cycle.
-    pub fn next(self) -> Self {
-        match self {
-            Speed::X1 => Speed::X10,
-            Speed::X10 => Speed::Max,
-            Speed::Max => Speed::X1,
-        }
-    }
-}
 
 /// One row of the frame list: a decoded frame or bad bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,9 +65,7 @@ pub struct Store {
     last_ns: u64,
     bytes: [u64; 2],
     rates: Rates,
-    waiting: HashMap<(ConnId, String), u64>,
-    waiting_order: VecDeque<(ConnId, String)>,
-    in_order: HashMap<ConnId, VecDeque<u64>>,
+    pairing: Pairing,
     sockets: Vec<SocketRow>,
     notices: VecDeque<String>,
     /// The source's name, for the status line.
@@ -203,9 +117,7 @@ impl Store {
             last_ns: 0,
             bytes: [0; 2],
             rates: Rates::new(),
-            waiting: HashMap::new(),
-            waiting_order: VecDeque::new(),
-            in_order: HashMap::new(),
+            pairing: Pairing::default(),
             sockets: Vec::new(),
             notices: VecDeque::new(),
             source: source.into(),
@@ -314,7 +226,7 @@ impl Store {
                     Direction::ToHost => 1,
                 };
                 self.bytes[d] += frame.len;
-                let latency_ns = self.pair(
+                let latency_ns = self.pairing.pair(
                     item.conn,
                     direction,
                     &frame.type_name,
@@ -400,49 +312,6 @@ impl Store {
         self.frames.push_back(row);
         if shown && (self.follow || self.selected.is_none()) {
             self.selected = Some(seq);
-        }
-    }
-
-    /// Files a request, or returns a reply's latency: by correlation id, or in order for frames
-    /// without one (as [`Summary`] pairs them).
-    fn pair(
-        &mut self,
-        conn: ConnId,
-        direction: Direction,
-        type_name: &str,
-        id: &Option<String>,
-        time_ns: u64,
-    ) -> Option<u64> {
-        let Some(id) = id.as_ref() else {
-            if NOT_PAIRED.contains(&type_name) {
-                return None;
-            }
-            let queue = self.in_order.entry(conn).or_default();
-            return match direction {
-                Direction::ToGuest => {
-                    if queue.len() >= MAX_WAITING {
-                        queue.pop_front();
-                    }
-                    queue.push_back(time_ns);
-                    None
-                }
-                Direction::ToHost => queue.pop_front().map(|t| time_ns.saturating_sub(t)),
-            };
-        };
-        let key = (conn, id.clone());
-        match direction {
-            Direction::ToGuest => {
-                if self.waiting.len() >= MAX_WAITING
-                    && let Some(old) = self.waiting_order.pop_front()
-                {
-                    self.waiting.remove(&old);
-                }
-                if self.waiting.insert(key.clone(), time_ns).is_none() {
-                    self.waiting_order.push_back(key);
-                }
-                None
-            }
-            Direction::ToHost => self.waiting.remove(&key).map(|t| time_ns.saturating_sub(t)),
         }
     }
 
