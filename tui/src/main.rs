@@ -23,7 +23,7 @@ use guestwire_tui::store::{DEFAULT_RING, Speed, Store, View};
 #[derive(Debug, Parser)]
 #[command(name = "guestwire-tui", version)]
 struct Args {
-    /// Play back this capture file (pcap or pcapng); with --tap, write the capture here.
+    /// Play back this capture file (pcap or pcapng); with --tap or --mock, write the capture here.
     #[arg(long, value_name = "FILE")]
     capture: Option<String>,
     /// Run a live tap: accept host clients on --listen and relay them to --upstream.

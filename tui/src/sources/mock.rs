@@ -116,7 +116,8 @@ pub struct MockSource {
 }
 
 impl MockSource {
-    /// Starts the VMM with the mock agent, then the tap in front of it.
+    /// Starts the VMM with the mock agent, then the tap in front of it. It runs them on a
+    /// runtime of its own: call it (and drop the source) outside any Tokio runtime.
     pub fn start(config: MockConfig) -> Result<Self, String> {
         let dir = PrivateDir::create()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
