@@ -30,6 +30,7 @@ use super::parser::Record;
 use super::vsockmon::{HOST_CID, MAX_PAYLOAD_PER_RECORD, Op, Side, VIRTIO_OP_RST, VsockAddr};
 use crate::wire::Direction;
 use crate::wire::detect::DETECT_WINDOW;
+use crate::wire::keep_raw::keep_raw;
 use crate::wire::stream::{DecodeOptions, FrameDecoder, open_decoder};
 
 /// The most connections decoded at once; opening one more ends the oldest.
@@ -137,14 +138,17 @@ impl Conn {
             },
         );
         let open = |direction| Stream {
-            decoder: open_decoder(
-                &decision.protocol,
-                &DecodeOptions {
-                    direction: Some(direction),
-                    max_frame: ctx.max_frame,
-                    handshake: decision.handshake,
-                    lean: ctx.lean,
-                },
+            decoder: keep_raw(
+                open_decoder(
+                    &decision.protocol,
+                    &DecodeOptions {
+                        direction: Some(direction),
+                        max_frame: ctx.max_frame,
+                        handshake: decision.handshake,
+                        lean: ctx.lean,
+                    },
+                ),
+                ctx.raw,
             ),
             buf: BytesMut::new(),
             done: false,
@@ -206,6 +210,7 @@ struct Ctx<'a> {
     choice: &'a ProtocolChoice,
     max_frame: Option<u64>,
     lean: bool,
+    raw: usize,
 }
 
 /// Reassembles and decodes a capture's connections.
@@ -213,6 +218,7 @@ pub struct Reassembler {
     choice: ProtocolChoice,
     max_frame: Option<u64>,
     lean: bool,
+    raw: usize,
     by_key: FastMap<(VsockAddr, VsockAddr), ConnId>,
     conns: BTreeMap<ConnId, Conn>,
     next_id: ConnId,
@@ -239,6 +245,7 @@ impl Reassembler {
             choice,
             max_frame,
             lean: false,
+            raw: 0,
             by_key: FastMap::default(),
             conns: BTreeMap::new(),
             next_id: 1,
@@ -252,6 +259,13 @@ impl Reassembler {
     /// [`DecodeOptions::lean`]): for output that never prints it. Set before the first push.
     pub fn lean(mut self, lean: bool) -> Self {
         self.lean = lean;
+        self
+    }
+
+    /// Attach each frame's first `cap` bytes to it ([`DecodedFrame::raw`](crate::wire::DecodedFrame),
+    /// for a hex dump); 0 (the default) copies nothing. Set before the first push.
+    pub fn keep_raw(mut self, cap: usize) -> Self {
+        self.raw = cap;
         self
     }
 
@@ -350,6 +364,7 @@ impl Reassembler {
             choice: &self.choice,
             max_frame: self.max_frame,
             lean: self.lean,
+            raw: self.raw,
         };
         let mut out = Out {
             items: &mut self.items,
@@ -412,6 +427,7 @@ impl Reassembler {
             choice: &self.choice,
             max_frame: self.max_frame,
             lean: self.lean,
+            raw: self.raw,
         };
         let mut out = Out {
             items: &mut self.items,
@@ -453,6 +469,7 @@ impl Reassembler {
             choice: &self.choice,
             max_frame: self.max_frame,
             lean: self.lean,
+            raw: self.raw,
         };
         let mut out = Out {
             items: &mut self.items,

@@ -10,13 +10,15 @@
 //! reply), except those that are never requests or replies: fcexec `log` lines, qga delimiters,
 //! raw data, and the qga commands that have no reply on success (`guest-shutdown`,
 //! `guest-suspend-*`). Latency is from the record that completed the request to the record that
-//! completed its reply.
+//! completed its reply; latencies are kept in a bounded [`LatencyHistogram`] (exact for the first
+//! 4096 pairs, then percentiles within 0.2 %).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 
 use super::fasthash::FastMap;
 use super::item::{CaptureItem, ConnId, ItemKind};
+use super::latency::LatencyHistogram;
 use crate::wire::{DecodedFrame, Direction};
 
 /// How many unanswered requests the summary lists (all are counted).
@@ -81,7 +83,7 @@ pub struct Summary {
     types: Vec<String>,
     type_ids: HashMap<String, u32>,
     outstanding: usize,
-    latencies: Vec<u64>,
+    latencies: LatencyHistogram,
     unsolicited: u64,
     unanswered: u64,
     unanswered_listed: Vec<Outstanding>,
@@ -92,9 +94,9 @@ pub struct Summary {
 pub struct Latency {
     /// Request/reply pairs.
     pub count: u64,
-    /// Median (nearest rank).
+    /// Median (nearest rank; within 0.2 % beyond 4096 pairs).
     pub p50: u64,
-    /// 99th percentile (nearest rank).
+    /// 99th percentile (nearest rank; within 0.2 % beyond 4096 pairs).
     pub p99: u64,
     /// The slowest.
     pub max: u64,
@@ -107,11 +109,16 @@ fn dir_idx(d: Direction) -> usize {
     }
 }
 
-/// The nearest-rank `p`th percentile of sorted `v` (non-empty).
-fn percentile(v: &[u64], p: u64) -> u64 {
-    let n = v.len() as u64;
-    let rank = (p * n).div_ceil(100).max(1);
-    v[(rank - 1) as usize]
+impl Latency {
+    /// The percentiles of `h` (`None` when it is empty).
+    pub fn of(h: &LatencyHistogram) -> Option<Self> {
+        Some(Self {
+            count: h.count(),
+            p50: h.percentile(50)?,
+            p99: h.percentile(99)?,
+            max: h.max(),
+        })
+    }
 }
 
 impl Summary {
@@ -250,7 +257,7 @@ impl Summary {
                 match request {
                     Some(r) => {
                         self.outstanding -= 1;
-                        self.latencies.push(time.saturating_sub(r.time_ns));
+                        self.latencies.record(time.saturating_sub(r.time_ns));
                     }
                     None => self.unsolicited += 1,
                 }
@@ -278,19 +285,16 @@ impl Summary {
         self.resets
     }
 
-    /// Request → reply latency so far (`None` without a pair).
+    /// Request → reply latency so far (`None` without a pair): exact for the first
+    /// [`EXACT_MAX`](super::latency::EXACT_MAX) pairs, then within 0.2 % (bounded memory; see
+    /// [`LatencyHistogram`]).
     pub fn latency(&self) -> Option<Latency> {
-        if self.latencies.is_empty() {
-            return None;
-        }
-        let mut v = self.latencies.clone();
-        v.sort_unstable();
-        Some(Latency {
-            count: v.len() as u64,
-            p50: percentile(&v, 50),
-            p99: percentile(&v, 99),
-            max: v[v.len() - 1],
-        })
+        Latency::of(&self.latencies)
+    }
+
+    /// The latencies themselves.
+    pub fn latencies(&self) -> &LatencyHistogram {
+        &self.latencies
     }
 
     /// Requests without a reply: those of ended connections, plus (all counted as unanswered
@@ -431,6 +435,7 @@ mod tests {
             summary: String::new(),
             message: serde_json::Value::Null,
             correlation_id: id.map(str::to_string),
+            raw: None,
         }
     }
 
@@ -513,9 +518,9 @@ mod tests {
 
     #[test]
     fn percentiles_are_nearest_rank() {
-        let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 50), 50);
-        assert_eq!(percentile(&v, 99), 99);
-        assert_eq!(percentile(&[7], 99), 7);
+        let mut h = LatencyHistogram::new();
+        (1..=100).for_each(|v| h.record(v));
+        let l = Latency::of(&h).expect("values");
+        assert_eq!((l.p50, l.p99, l.max), (50, 99, 100));
     }
 }

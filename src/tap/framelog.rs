@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use crate::wire::Direction;
 use crate::wire::detect::{DETECT_WINDOW, detect, handshake_line_len};
 use crate::wire::error::WireError;
+use crate::wire::keep_raw::keep_raw;
 use crate::wire::protocol::Protocol;
 use crate::wire::stream::{
     DecodeOptions, FrameDecoder, open_decoder, open_decoder_detecting_handshake,
@@ -85,6 +86,7 @@ enum Side {
 /// The frame decoders of every tapped connection.
 pub struct FrameLog {
     protocol: Option<Protocol>,
+    raw: usize,
     sides: HashMap<(u64, bool), Side>,
 }
 
@@ -106,8 +108,16 @@ impl FrameLog {
     pub fn new(protocol: Option<Protocol>) -> Self {
         Self {
             protocol,
+            raw: 0,
             sides: HashMap::new(),
         }
+    }
+
+    /// Attach each frame's first `cap` bytes to it ([`crate::wire::DecodedFrame::raw`], for a
+    /// hex dump); 0 (the default) copies nothing.
+    pub fn keep_raw(mut self, cap: usize) -> Self {
+        self.raw = cap;
+        self
     }
 
     /// Feeds bytes forwarded on `conn` in `direction`; returns the frames they completed.
@@ -119,17 +129,21 @@ impl FrameLog {
         at: Duration,
     ) -> Vec<LoggedFrame> {
         let protocol = self.protocol.clone();
+        let raw = self.raw;
         let side = self
             .sides
             .entry(key(conn, direction))
             .or_insert_with(|| match &protocol {
                 Some(p) => Side::Decoding {
-                    decoder: open_decoder_detecting_handshake(
-                        p,
-                        &DecodeOptions {
-                            direction: Some(direction),
-                            ..DecodeOptions::default()
-                        },
+                    decoder: keep_raw(
+                        open_decoder_detecting_handshake(
+                            p,
+                            &DecodeOptions {
+                                direction: Some(direction),
+                                ..DecodeOptions::default()
+                            },
+                        ),
+                        raw,
                     ),
                     buf: BytesMut::new(),
                 },
@@ -143,7 +157,7 @@ impl FrameLog {
                 return out;
             }
             let buf = std::mem::take(seen);
-            *side = start_decoding(buf, direction);
+            *side = start_decoding(buf, direction, raw);
         } else if let Side::Decoding { buf, .. } = side {
             buf.extend_from_slice(bytes);
         }
@@ -159,7 +173,7 @@ impl FrameLog {
                 if seen.is_empty() {
                     return out;
                 }
-                side = start_decoding(seen, direction);
+                side = start_decoding(seen, direction, self.raw);
             }
             drain(&mut side, conn, direction, at, true, &mut out);
         }
@@ -183,11 +197,14 @@ fn decoder_for(
     )
 }
 
-fn start_decoding(buf: BytesMut, direction: Direction) -> Side {
+fn start_decoding(buf: BytesMut, direction: Direction, raw: usize) -> Side {
     let guess = detect(&buf);
     let protocol = guess.protocol.unwrap_or(Protocol::Raw);
     Side::Decoding {
-        decoder: decoder_for(&protocol, direction, guess.handshake_len > 0),
+        decoder: keep_raw(
+            decoder_for(&protocol, direction, guess.handshake_len > 0),
+            raw,
+        ),
         buf,
     }
 }

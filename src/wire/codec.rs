@@ -124,6 +124,9 @@ pub struct DecodedFrame {
     pub message: serde_json::Value,
     /// The request/reply correlation id, if any.
     pub correlation_id: Option<String>,
+    /// The frame's first bytes on the wire, when the decoder was asked to keep them
+    /// ([`crate::wire::keep_raw`]; at most its cap, `len` says how many there were).
+    pub raw: Option<bytes::Bytes>,
 }
 
 impl DecodedFrame {
@@ -136,6 +139,7 @@ impl DecodedFrame {
             summary: frame.message.summary(),
             message: frame.message.to_json(),
             correlation_id: frame.message.correlation_id(),
+            raw: None,
         }
     }
 
@@ -149,6 +153,7 @@ impl DecodedFrame {
             summary: frame.message.summary(),
             message: serde_json::Value::Null,
             correlation_id: frame.message.correlation_id(),
+            raw: None,
         }
     }
 

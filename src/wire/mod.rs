@@ -9,6 +9,7 @@ pub mod frame;
 pub mod hex;
 pub mod http;
 pub mod hybrid;
+pub mod keep_raw;
 pub mod protocol;
 pub mod qga;
 pub mod quantix;

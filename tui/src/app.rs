@@ -19,7 +19,8 @@ pub const TICK: Duration = Duration::from_millis(50);
 /// source floods).
 pub const EVENTS_PER_TICK: usize = 100_000;
 
-/// One step without the terminal: advance the clock by `elapsed_ns` and pull due events.
+/// One step without the terminal: advance the clock by `elapsed_ns`, pull due events, and hand
+/// a changed fault list to the source.
 pub fn step(
     store: &mut Store,
     source: &mut dyn Source,
@@ -27,6 +28,7 @@ pub fn step(
     buf: &mut Vec<crate::sources::SourceEvent>,
 ) {
     store.advance(elapsed_ns);
+    store.source_dropped = source.dropped();
     if store.paused && !source.live() {
         return;
     }
@@ -34,6 +36,14 @@ pub fn step(
     source.poll(store.clock_ns, EVENTS_PER_TICK, buf);
     for e in buf.drain(..) {
         store.ingest(e);
+    }
+    if let Some(specs) = store.faults.take_change() {
+        let notice = match source.set_faults(&specs) {
+            Ok(()) if specs.is_empty() => "faults off for new connections".to_string(),
+            Ok(()) => format!("new connections get: {}", specs.join(" ")),
+            Err(e) => format!("faults not changed: {e}"),
+        };
+        store.ingest(crate::sources::SourceEvent::Notice(notice));
     }
 }
 

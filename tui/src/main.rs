@@ -11,8 +11,10 @@ use guestwire::io::Endpoint;
 use guestwire::tap::TapConfig;
 use guestwire::wire::hybrid::Flavour;
 use guestwire::wire::protocol::Protocol;
+use guestwire_tui::faults::{self, FaultPanel};
 use guestwire_tui::sources::Source;
 use guestwire_tui::sources::capture::CaptureSource;
+use guestwire_tui::sources::mock::{MockConfig, MockKind, MockSource};
 use guestwire_tui::sources::scan::{ScanSource, targets_of};
 use guestwire_tui::sources::tap::TapSource;
 use guestwire_tui::store::{DEFAULT_RING, Speed, Store, View};
@@ -21,12 +23,30 @@ use guestwire_tui::store::{DEFAULT_RING, Speed, Store, View};
 #[derive(Debug, Parser)]
 #[command(name = "guestwire-tui", version)]
 struct Args {
-    /// Play back this capture file (pcap or pcapng); with --tap, write the capture here.
+    /// Play back this capture file (pcap or pcapng); with --tap or --mock, write the capture here.
     #[arg(long, value_name = "FILE")]
     capture: Option<String>,
     /// Run a live tap: accept host clients on --listen and relay them to --upstream.
     #[arg(long, requires_all = ["listen", "upstream"], conflicts_with = "scan")]
     tap: bool,
+    /// Run a mock VMM (serial: a virtio-serial port; hvsock: Firecracker-style hybrid vsock, the
+    /// agent on port 1024) with the mock agent of --guest, and a tap in front of it on --listen
+    /// (default: a socket in a private temporary directory, shown in the status line). Its
+    /// faults are toggled live in the Faults view; --fault turns one on from the start.
+    #[arg(long, value_name = "serial|hvsock", conflicts_with_all = ["tap", "scan"])]
+    mock: Option<MockKind>,
+    /// The mock agent's protocol (with --mock).
+    #[arg(
+        long,
+        value_name = "PROTOCOL",
+        default_value = "quantix",
+        requires = "mock"
+    )]
+    guest: String,
+    /// A fault on from the start (with --mock; repeatable), `kind[:key=value,...]`; it joins
+    /// the Faults view's menu.
+    #[arg(long = "fault", value_name = "SPEC", requires = "mock")]
+    faults: Vec<String>,
     /// The tap's listening endpoint (unix:/path, hvsock:/path:PORT).
     #[arg(long, value_name = "EP")]
     listen: Option<String>,
@@ -81,7 +101,25 @@ fn run(args: Args) -> Result<(), String> {
                 .map_err(|e| e.to_string())?,
         )
     };
+    let mut panel = FaultPanel::default();
     let (mut source, view): (Box<dyn Source>, View) = match (args.capture, args.scan) {
+        (capture, _) if args.mock.is_some() => {
+            let protocol: Protocol = args.guest.parse().map_err(|e| format!("--guest: {e}"))?;
+            let menu = faults::menu(&args.faults);
+            let config = MockConfig {
+                kind: args.mock.unwrap_or(MockKind::Serial),
+                protocol,
+                listen: args
+                    .listen
+                    .map(|l| l.parse().map_err(|e| format!("--listen: {e}")))
+                    .transpose()?,
+                faults: faults::active(&menu).map_err(|e| format!("--fault {e}"))?,
+                capture: capture.map(Into::into),
+            };
+            let mock = MockSource::start(config)?;
+            panel = FaultPanel::new(mock.target(), menu);
+            (Box::new(mock), View::Frames)
+        }
         (capture, _) if args.tap => {
             let ep = |flag: &str, v: Option<String>| -> Result<Endpoint, String> {
                 v.unwrap_or_default()
@@ -120,13 +158,16 @@ fn run(args: Args) -> Result<(), String> {
             (Box::new(ScanSource::start(targets, arg)), View::Sockets)
         }
         (None, None) => {
-            return Err("nothing to show: give --capture FILE or --scan DIR|SOCKET".into());
+            return Err(
+                "nothing to show: give --capture FILE, --scan DIR|SOCKET, --tap or --mock".into(),
+            );
         }
     };
     let mut store = Store::new(args.ring, source.label());
     store.speed = args.speed;
     store.paused = args.paused;
     store.view = view;
+    store.faults = panel;
     let mut terminal = ratatui::init();
     let result = guestwire_tui::app::run(&mut terminal, &mut store, source.as_mut());
     ratatui::restore();

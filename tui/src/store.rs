@@ -3,99 +3,26 @@
 //! Pure: sources push events into it with their times, keys become [`Action`]s applied to it,
 //! and views only read it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use guestwire::capture::{CaptureItem, ConnId, ItemKind, Summary};
 use guestwire::wire::Direction;
 
+use crate::faults::FaultPanel;
 use crate::keys::Action;
+use crate::pairing::Pairing;
+use crate::rates::{Rates, Second, Window};
 use crate::sources::{SocketRow, SourceEvent};
+pub use crate::view::{Speed, View};
 
 /// The default number of frames kept in memory.
 pub const DEFAULT_RING: usize = 10_000;
 
-/// The most requests remembered while waiting for their reply (beyond it the oldest are forgotten).
-const MAX_WAITING: usize = 10_000;
-
-/// Frame types that are neither requests nor replies (as the capture summary has them).
-const NOT_PAIRED: &[&str] = &[
-    "log",
-    "delimiter",
-    "data",
-    "guest-shutdown",
-    "guest-suspend-disk",
-    "guest-suspend-ram",
-    "guest-suspend-hybrid",
-];
-
-/// How many seconds of per-second rates are kept (for the rate sparkline).
-const RATE_SECONDS: usize = 60;
+/// The most bytes of each frame kept for the hex dump (the rest are counted, not kept).
+pub const RAW_KEEP: usize = 4096;
 
 /// How many samples of a socket's queue depth are kept (for its sparkline).
 pub const QUEUE_HISTORY: usize = 60;
-
-/// The views, in tab order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    /// The live frame list.
-    Frames,
-    /// The selected frame's fields.
-    Detail,
-    /// Rates, latency, errors.
-    Stats,
-    /// Socket state from a scan.
-    Sockets,
-}
-
-impl View {
-    /// All views in tab order.
-    pub const ALL: [View; 4] = [View::Frames, View::Detail, View::Stats, View::Sockets];
-
-    /// The tab title.
-    pub fn title(self) -> &'static str {
-        match self {
-            View::Frames => "Frames",
-            View::Detail => "Detail",
-            View::Stats => "Stats",
-            View::Sockets => "Sockets",
-        }
-    }
-
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|v| *v == self).unwrap_or(0)
-    }
-}
-
-/// Playback speed of a capture file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Speed {
-    /// Real time.
-    X1,
-    /// Ten times real time.
-    X10,
-    /// As fast as the file reads.
-    Max,
-}
-
-impl Speed {
-    /// The label shown in the status line.
-    pub fn label(self) -> &'static str {
-        match self {
-            Speed::X1 => "1x",
-            Speed::X10 => "10x",
-            Speed::Max => "max",
-        }
-    }
-
-    /// The next speed in the 1× → 10× → max cycle.
-    pub fn next(self) -> Self {
-        match self {
-            Speed::X1 => Speed::X10,
-            Speed::X10 => Speed::Max,
-            Speed::Max => Speed::X1,
-        }
-    }
-}
 
 /// One row of the frame list: a decoded frame or bad bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,17 +49,8 @@ pub struct FrameRow {
     pub id: Option<String>,
     /// The decoded message (or the error) as JSON.
     pub message: serde_json::Value,
-}
-
-/// Frames and bytes in one second of capture time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Second {
-    /// Seconds since 1970.
-    pub sec: u64,
-    /// Frames in it.
-    pub frames: u64,
-    /// Frame bytes in it.
-    pub bytes: u64,
+    /// The frame's first bytes (at most [`RAW_KEEP`]), when the source kept them.
+    pub raw: Option<bytes::Bytes>,
 }
 
 /// The state of the UI.
@@ -146,10 +64,8 @@ pub struct Store {
     first_ns: Option<u64>,
     last_ns: u64,
     bytes: [u64; 2],
-    seconds: VecDeque<Second>,
-    waiting: HashMap<(ConnId, String), u64>,
-    waiting_order: VecDeque<(ConnId, String)>,
-    in_order: HashMap<ConnId, VecDeque<u64>>,
+    rates: Rates,
+    pairing: Pairing,
     sockets: Vec<SocketRow>,
     notices: VecDeque<String>,
     /// The source's name, for the status line.
@@ -178,6 +94,10 @@ pub struct Store {
     pub clock_ns: u64,
     /// The source has ended.
     pub ended: bool,
+    /// Events the source dropped because the UI fell behind (as the source last reported).
+    pub source_dropped: u64,
+    /// The Faults view: the mock VMM's fault menu.
+    pub faults: FaultPanel,
 }
 
 fn lower_contains(hay: &str, needle_lower: &str) -> bool {
@@ -196,10 +116,8 @@ impl Store {
             first_ns: None,
             last_ns: 0,
             bytes: [0; 2],
-            seconds: VecDeque::new(),
-            waiting: HashMap::new(),
-            waiting_order: VecDeque::new(),
-            in_order: HashMap::new(),
+            rates: Rates::new(),
+            pairing: Pairing::default(),
             sockets: Vec::new(),
             notices: VecDeque::new(),
             source: source.into(),
@@ -215,6 +133,8 @@ impl Store {
             speed: Speed::X1,
             clock_ns: 0,
             ended: false,
+            source_dropped: 0,
+            faults: FaultPanel::default(),
         }
     }
 
@@ -223,7 +143,7 @@ impl Store {
         self.capacity
     }
 
-    /// Frames that fell out of the ring.
+    /// Frames that fell out of the ring (evicted: the capture file still has them).
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
@@ -248,9 +168,15 @@ impl Store {
         self.first_ns
     }
 
-    /// Per-second frame and byte counts, oldest first (the last may be incomplete).
+    /// Per-second counts, oldest first (the last may be incomplete).
     pub fn seconds(&self) -> &VecDeque<Second> {
-        &self.seconds
+        self.rates.seconds()
+    }
+
+    /// The moving window: rates and reply latency over the last
+    /// [`WINDOW_SECS`](crate::rates::WINDOW_SECS) seconds of capture time.
+    pub fn window(&self) -> Window {
+        self.rates.window()
     }
 
     /// The latest socket sample.
@@ -266,13 +192,7 @@ impl Store {
     /// Frames per second and bytes per second over the last complete second (the current one
     /// while it is the only one).
     pub fn rates(&self) -> (u64, u64) {
-        let n = self.seconds.len();
-        let s = match n {
-            0 => return (0, 0),
-            1 => self.seconds[0],
-            _ => self.seconds[n - 2],
-        };
-        (s.frames, s.bytes)
+        self.rates.last_second()
     }
 
     /// Applies one event from a source.
@@ -306,14 +226,14 @@ impl Store {
                     Direction::ToHost => 1,
                 };
                 self.bytes[d] += frame.len;
-                self.count_second(item.time_ns, frame.len);
-                let latency_ns = self.pair(
+                let latency_ns = self.pairing.pair(
                     item.conn,
                     direction,
                     &frame.type_name,
                     &frame.correlation_id,
                     item.time_ns,
                 );
+                self.rates.frame(item.time_ns, frame.len, latency_ns);
                 FrameRow {
                     seq: 0,
                     time_ns: item.time_ns,
@@ -326,6 +246,7 @@ impl Store {
                     error: false,
                     id: frame.correlation_id,
                     message: frame.message,
+                    raw: frame.raw,
                 }
             }
             ItemKind::Error { direction, error } => FrameRow {
@@ -340,6 +261,7 @@ impl Store {
                 error: true,
                 id: None,
                 message: error.to_json(),
+                raw: None,
             },
             ItemKind::BadRecord { error } => FrameRow {
                 seq: 0,
@@ -353,6 +275,7 @@ impl Store {
                 error: true,
                 id: None,
                 message: error.to_json(),
+                raw: None,
             },
             ItemKind::Snapped { direction, missing } => FrameRow {
                 seq: 0,
@@ -366,6 +289,7 @@ impl Store {
                 error: true,
                 id: None,
                 message: serde_json::json!({ "missing": missing }),
+                raw: None,
             },
             _ => return,
         };
@@ -388,70 +312,6 @@ impl Store {
         self.frames.push_back(row);
         if shown && (self.follow || self.selected.is_none()) {
             self.selected = Some(seq);
-        }
-    }
-
-    fn count_second(&mut self, time_ns: u64, bytes: u64) {
-        let sec = time_ns / 1_000_000_000;
-        match self.seconds.back_mut() {
-            Some(s) if s.sec == sec => {
-                s.frames += 1;
-                s.bytes += bytes;
-            }
-            Some(s) if s.sec > sec => {}
-            _ => {
-                if self.seconds.len() == RATE_SECONDS {
-                    self.seconds.pop_front();
-                }
-                self.seconds.push_back(Second {
-                    sec,
-                    frames: 1,
-                    bytes,
-                });
-            }
-        }
-    }
-
-    /// Files a request, or returns a reply's latency: by correlation id, or in order for frames
-    /// without one (as [`Summary`] pairs them).
-    fn pair(
-        &mut self,
-        conn: ConnId,
-        direction: Direction,
-        type_name: &str,
-        id: &Option<String>,
-        time_ns: u64,
-    ) -> Option<u64> {
-        let Some(id) = id.as_ref() else {
-            if NOT_PAIRED.contains(&type_name) {
-                return None;
-            }
-            let queue = self.in_order.entry(conn).or_default();
-            return match direction {
-                Direction::ToGuest => {
-                    if queue.len() >= MAX_WAITING {
-                        queue.pop_front();
-                    }
-                    queue.push_back(time_ns);
-                    None
-                }
-                Direction::ToHost => queue.pop_front().map(|t| time_ns.saturating_sub(t)),
-            };
-        };
-        let key = (conn, id.clone());
-        match direction {
-            Direction::ToGuest => {
-                if self.waiting.len() >= MAX_WAITING
-                    && let Some(old) = self.waiting_order.pop_front()
-                {
-                    self.waiting.remove(&old);
-                }
-                if self.waiting.insert(key.clone(), time_ns).is_none() {
-                    self.waiting_order.push_back(key);
-                }
-                None
-            }
-            Direction::ToHost => self.waiting.remove(&key).map(|t| time_ns.saturating_sub(t)),
         }
     }
 
@@ -526,6 +386,22 @@ impl Store {
                     Action::Up => self.move_socket(-1),
                     Action::Top => self.socket_selected = 0,
                     _ => self.socket_selected = self.sockets.len().saturating_sub(1),
+                }
+            }
+            Action::Down
+            | Action::Up
+            | Action::Top
+            | Action::Bottom
+            | Action::Open
+            | Action::TogglePause
+                if self.view == View::Faults =>
+            {
+                match action {
+                    Action::Down => self.faults.move_by(1),
+                    Action::Up => self.faults.move_by(-1),
+                    Action::Top => self.faults.jump(false),
+                    Action::Bottom => self.faults.jump(true),
+                    _ => self.faults.toggle(),
                 }
             }
             Action::Down => self.move_selection(1),

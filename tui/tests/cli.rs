@@ -10,7 +10,7 @@ fn tui_without_a_source_says_what_to_give() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("give --capture FILE or --scan DIR|SOCKET"),
+        err.contains("give --capture FILE, --scan DIR|SOCKET, --tap or --mock"),
         "{err}"
     );
 }
@@ -32,4 +32,22 @@ fn tui_tap_needs_listen_and_upstream() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--listen"), "{err}");
+}
+
+#[test]
+fn tui_mock_refuses_an_unknown_kind_and_guest() {
+    let out = Command::new(BIN)
+        .args(["--mock", "qemu"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--mock must be serial or hvsock"), "{err}");
+    let out = Command::new(BIN)
+        .args(["--mock", "serial", "--guest", "nope"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--guest"), "{err}");
 }

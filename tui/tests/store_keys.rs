@@ -63,12 +63,15 @@ fn tab_cycles_views_and_enter_esc_open_and_close_detail() {
     press(&mut store, KeyCode::Tab);
     assert_eq!(store.view, View::Sockets);
     press(&mut store, KeyCode::Tab);
+    assert_eq!(store.view, View::Faults);
+    press(&mut store, KeyCode::Tab);
     assert_eq!(store.view, View::Frames);
     press(&mut store, KeyCode::BackTab);
-    assert_eq!(store.view, View::Sockets);
-    press(&mut store, KeyCode::BackTab);
-    press(&mut store, KeyCode::BackTab);
-    press(&mut store, KeyCode::BackTab);
+    assert_eq!(store.view, View::Faults);
+    for _ in 0..4 {
+        press(&mut store, KeyCode::BackTab);
+    }
+    assert_eq!(store.view, View::Frames);
     press(&mut store, KeyCode::Enter);
     assert_eq!(store.view, View::Detail);
     press(&mut store, KeyCode::Esc);
@@ -152,4 +155,44 @@ fn speed_ten_runs_the_clock_ten_times_faster() {
     store.apply(Action::CycleSpeed);
     store.advance(5);
     assert_eq!(store.clock_ns, 55);
+}
+
+#[test]
+fn faults_view_keys_toggle_entries_and_hand_the_list_over_once() {
+    use guestwire_tui::faults::{FaultPanel, menu};
+    let mut store = loaded("quantix-session.pcap", 1000);
+    store.faults = FaultPanel::new("mock", menu(&[]));
+    for _ in 0..4 {
+        press(&mut store, KeyCode::Tab);
+    }
+    assert_eq!(store.view, View::Faults);
+    let paused = store.paused;
+    press(&mut store, KeyCode::Char('j'));
+    press(&mut store, KeyCode::Char('j'));
+    press(&mut store, KeyCode::Enter);
+    assert_eq!(store.view, View::Faults, "enter toggles, it opens nothing");
+    let third = store.faults.menu[2].spec.clone();
+    assert_eq!(store.faults.take_change(), Some(vec![third.clone()]));
+    assert_eq!(store.faults.take_change(), None, "handed over once");
+    press(&mut store, KeyCode::Char('G'));
+    press(&mut store, KeyCode::Char(' '));
+    assert_eq!(
+        store.paused, paused,
+        "space toggles the fault, not the pause"
+    );
+    let last = store.faults.menu.last().expect("entries").spec.clone();
+    assert_eq!(store.faults.take_change(), Some(vec![third.clone(), last]));
+    press(&mut store, KeyCode::Char('G'));
+    press(&mut store, KeyCode::Enter);
+    press(&mut store, KeyCode::Char('g'));
+    press(&mut store, KeyCode::Char('j'));
+    press(&mut store, KeyCode::Char('j'));
+    press(&mut store, KeyCode::Char(' '));
+    assert_eq!(store.faults.take_change(), Some(Vec::new()));
+    // Without a mock VMM the source refuses, and says so.
+    store.faults.toggle();
+    let mut src = source("quantix-session.pcap");
+    step(&mut store, &mut src, 0, &mut Vec::new());
+    let notice = store.notices().back().cloned().unwrap_or_default();
+    assert!(notice.contains("--mock"), "{notice}");
 }

@@ -8,6 +8,7 @@ use std::io::Read;
 use guestwire::capture::{CaptureReader, ProtocolChoice, ReadError, Reassembler};
 
 use super::{Source, SourceEvent};
+use crate::store::RAW_KEEP;
 
 /// Items decoded ahead of the clock at most (bounds memory when the clock lags).
 const LOOKAHEAD: usize = 1024;
@@ -28,7 +29,7 @@ impl<R: Read> CaptureSource<R> {
     pub fn new(input: R, choice: ProtocolChoice, name: impl Into<String>) -> Self {
         Self {
             reader: CaptureReader::new(input),
-            reassembler: Reassembler::new(choice, None),
+            reassembler: Reassembler::new(choice, None).keep_raw(RAW_KEEP),
             name: name.into(),
             pending: VecDeque::new(),
             start_ns: None,

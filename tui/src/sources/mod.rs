@@ -2,6 +2,7 @@
 //! back ([`capture::CaptureSource`]), and (later) a socket scan and a live tap.
 
 pub mod capture;
+pub mod mock;
 pub mod scan;
 pub mod tap;
 
@@ -53,5 +54,21 @@ pub trait Source {
     /// the playback of a file.
     fn live(&self) -> bool {
         false
+    }
+
+    /// Events the source had to drop because the UI fell behind (its queue to the UI is
+    /// bounded); 0 for sources that never drop.
+    fn dropped(&self) -> u64 {
+        0
+    }
+
+    /// Replaces the faults new connections get (`--fault` specs); only a tap driving a mock
+    /// VMM has faults to set.
+    fn set_faults(&mut self, specs: &[String]) -> Result<(), String> {
+        let _ = specs;
+        Err(
+            "faults can be toggled only when the tap drives a mock VMM (--mock serial|hvsock)"
+                .into(),
+        )
     }
 }

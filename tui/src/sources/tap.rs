@@ -15,6 +15,7 @@ use guestwire::tap::proxy::{self, TapConfig, TapEvent, TapSink};
 use guestwire::tap::{CaptureSink, Fanout, FrameLog, GuestAddr, LoggedFrame};
 
 use super::{Source, SourceEvent};
+use crate::store::RAW_KEEP;
 
 /// Items queued for the UI at most.
 pub const UI_QUEUE: usize = 65_536;
@@ -135,7 +136,7 @@ impl TapSource {
         let dropped = Arc::new(AtomicU64::new(0));
         let ui: Arc<dyn TapSink> = Arc::new(UiSink {
             tx,
-            log: Mutex::new(FrameLog::new(config.protocol.clone())),
+            log: Mutex::new(FrameLog::new(config.protocol.clone()).keep_raw(RAW_KEEP)),
             base_ns,
             dropped: dropped.clone(),
         });
@@ -241,5 +242,9 @@ impl Source for TapSource {
 
     fn live(&self) -> bool {
         true
+    }
+
+    fn dropped(&self) -> u64 {
+        TapSource::dropped(self)
     }
 }

@@ -1,14 +1,16 @@
-//! The selected frame: its header fields and its decoded message as a tree.
+//! The selected frame: its header fields and its decoded message as a tree, and below them its
+//! bytes as a hex dump (the first [`RAW_KEEP`](crate::store::RAW_KEEP) of them).
 
 use guestwire::capture::summary::human_ns;
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use serde_json::Value;
 
 use super::frames::{arrow, rel_time};
+use super::hexdump;
 use crate::store::Store;
 
 /// The most tree lines built (a hostile message may be huge).
@@ -70,12 +72,31 @@ pub fn draw(f: &mut Frame, area: Rect, store: &Store) {
     } else {
         Style::new()
     };
+    let hex = match &r.raw {
+        Some(raw) => hexdump::lines(raw, r.size),
+        None => vec!["(no bytes kept for this row)".to_string()],
+    };
+    // The hex dump gets what it needs, up to half the height; the tree the rest.
+    let hex_height = u16::try_from(hex.len() + 1)
+        .unwrap_or(u16::MAX)
+        .min(area.height / 2);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(hex_height)]).areas(area);
     let text: Vec<Line> = lines.into_iter().map(Line::from).collect();
     f.render_widget(
         Paragraph::new(text)
             .style(style)
             .block(block)
             .wrap(Wrap { trim: false }),
-        area,
+        top,
+    );
+    let text: Vec<Line> = hex.into_iter().map(Line::from).collect();
+    f.render_widget(
+        Paragraph::new(text).block(
+            Block::new()
+                .borders(Borders::TOP)
+                .title(format!(" bytes ({}) ", r.size)),
+        ),
+        bottom,
     );
 }

@@ -46,13 +46,19 @@ fn row<'a>(store: &Store, r: &'a FrameRow) -> Row<'a> {
     }
 }
 
-/// Draws the list into `area`.
+/// Draws the list into `area`. Only the rows that fit are built (the ring may hold many
+/// thousands): the window ends at the selection once it is below the first screenful.
 pub fn draw(f: &mut Frame, area: Rect, store: &Store) {
     let visible = store.visible();
     let selected = store
         .selected
         .and_then(|s| visible.iter().position(|r| r.seq == s));
-    let rows: Vec<Row> = visible.iter().map(|r| row(store, r)).collect();
+    // The block's top border and the header take two lines.
+    let height = usize::from(area.height.saturating_sub(2)).max(1);
+    let start = selected.map_or(0, |s| (s + 1).saturating_sub(height));
+    let end = (start + height).min(visible.len());
+    let rows: Vec<Row> = visible[start..end].iter().map(|r| row(store, r)).collect();
+    let selected = selected.map(|s| s - start);
     let widths = [
         Constraint::Length(10),
         Constraint::Length(1),

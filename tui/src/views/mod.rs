@@ -2,7 +2,9 @@
 //! line and the help overlay.
 
 pub mod detail;
+pub mod faults;
 pub mod frames;
+pub mod hexdump;
 pub mod sockets;
 pub mod stats;
 
@@ -36,6 +38,7 @@ pub fn draw(f: &mut Frame, store: &Store) {
         View::Detail => detail::draw(f, body, store),
         View::Stats => stats::draw(f, body, store),
         View::Sockets => sockets::draw(f, body, store),
+        View::Faults => faults::draw(f, body, store),
     }
     f.render_widget(Paragraph::new(status_line(store)), status);
     if store.help {
@@ -43,7 +46,8 @@ pub fn draw(f: &mut Frame, store: &Store) {
     }
 }
 
-/// The status line: source, playback, follow, filter, ring use.
+/// The status line: source, playback, follow, filter, ring use, frames evicted from the ring and
+/// events the source dropped because the UI fell behind.
 pub fn status_line(store: &Store) -> String {
     let state = if store.ended {
         "ended"
@@ -57,24 +61,31 @@ pub fn status_line(store: &Store) -> String {
         None if !store.filter.is_empty() => format!(" filter:{}", store.filter),
         None => String::new(),
     };
+    let mut lost = Vec::new();
+    if store.dropped() > 0 {
+        lost.push(format!("{} evicted", store.dropped()));
+    }
+    if store.source_dropped > 0 {
+        lost.push(format!("{} events dropped", store.source_dropped));
+    }
+    let lost = if lost.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", lost.join(", "))
+    };
     format!(
-        "{} | {state} {} | {}{} | {}/{} frames{} | ? help",
+        "{} | {state} {} | {}{} | {}/{} frames{lost} | ? help",
         store.source,
         store.speed.label(),
         if store.follow { "follow" } else { "manual" },
         filter,
         store.frames().len(),
         store.capacity(),
-        if store.dropped() > 0 {
-            format!(" ({} dropped)", store.dropped())
-        } else {
-            String::new()
-        },
     )
 }
 
 fn help(f: &mut Frame, area: Rect) {
-    let w = 46.min(area.width);
+    let w = 52.min(area.width);
     let h = (HELP.len() as u16 + 2).min(area.height);
     let rect = Rect::new(
         area.x + (area.width - w) / 2,
