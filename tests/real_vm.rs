@@ -139,6 +139,7 @@ const SERIAL_AGENTS: &[(&str, &str)] = &[
     ("org.quantix.legacy.0", "quantix-legacy"),
     ("org.guestwire.fcexec.0", "fcexec"),
     ("org.guestwire.qga.0", "qga"),
+    ("org.guestwire.volant.0", "volant"),
 ];
 
 #[test]
