@@ -280,12 +280,34 @@ pub struct SerialPort {
     delivered_to_host: u64,
     delivered_to_guest: u64,
     refused_total: u64,
+    /// What the host socket holds in each direction; 0 means [`HOST_SOCKET_BUFFER`].
+    socket_share: usize,
 }
 
 impl SerialPort {
     /// A port with the guest's device closed and no host client.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A port whose host socket holds `bytes` in each direction instead of
+    /// [`HOST_SOCKET_BUFFER`] (at least 1). An adapter that moves the bytes through a real
+    /// socket uses a small share, so that the real socket's own buffer plays that part as under
+    /// QEMU, instead of adding to it.
+    pub fn with_socket_share(bytes: usize) -> Self {
+        Self {
+            socket_share: bytes.max(1),
+            ..Self::default()
+        }
+    }
+
+    /// What the host socket holds in each direction.
+    pub fn socket_share(&self) -> usize {
+        if self.socket_share == 0 {
+            HOST_SOCKET_BUFFER
+        } else {
+            self.socket_share
+        }
     }
 
     /// A host client connects to the socket: accepted if none is, queued (starved) if the listen
@@ -311,10 +333,12 @@ impl SerialPort {
     }
 
     /// A host client writes: returns how many bytes its socket took (0 when its buffer of
-    /// [`HOST_SOCKET_BUFFER`] bytes is full). A queued client's bytes wait until it is accepted.
+    /// [`socket_share`](Self::socket_share) bytes is full). A queued client's bytes wait until it
+    /// is accepted.
     pub fn host_write(&mut self, client: ClientId, bytes: &[u8]) -> Result<usize, SerialError> {
+        let share = self.socket_share();
         let c = self.client_mut(client)?;
-        let n = bytes.len().min(HOST_SOCKET_BUFFER - c.to_guest.len());
+        let n = bytes.len().min(share.saturating_sub(c.to_guest.len()));
         c.to_guest.extend(&bytes[..n]);
         Ok(n)
     }
@@ -509,9 +533,10 @@ impl SerialPort {
     /// QEMU passes queued guest writes to the active client's socket while it has room (partial
     /// writes included), then a blocked guest writer resumes if room appeared.
     fn settle(&mut self) {
+        let share = self.socket_share();
         if let Some(active) = self.active.as_mut() {
             while let Some(front) = self.port_queue.front() {
-                let room = HOST_SOCKET_BUFFER - active.to_host.len();
+                let room = share.saturating_sub(active.to_host.len());
                 if room == 0 {
                     break;
                 }

@@ -41,19 +41,19 @@ use crate::wire::protocol::Protocol;
 /// The listen backlog of the host socket: QEMU's.
 pub const HOST_LISTEN_BACKLOG: u32 = LISTEN_BACKLOG as u32;
 
-/// Bytes copied at a time from a client's socket into the model when there are no faults.
-pub const COPY_CHUNK: usize = 64 * 1024;
+/// Bytes copied at a time between a client's socket and the model, each way: one page, so that
+/// little sits in this process between the model and the socket.
+pub const COPY_CHUNK: usize = 4096;
 
-/// Bytes taken at a time from the model towards a client's socket: one page, so that little
-/// sits between the model and the socket (the model holds the socket's share itself).
-pub const TO_HOST_CHUNK: usize = 4096;
-
-/// `SO_SNDBUF` asked for on each accepted client socket: the kernel's minimum (it raises the
-/// value to its floor and doubles it). The model already holds the host socket's share of the
-/// data in flight ([`crate::channel::serial::HOST_SOCKET_BUFFER`], what QEMU's socket holds);
-/// with the kernel's default buffer on top, a client that leaves without reading lost ≈ 256 KiB
-/// more than under QEMU (966,656 B against 704,512 B, found by `tests/real_vm_vs_mock.rs`).
-pub const KERNEL_SEND_BUFFER: usize = 1;
+/// What the model holds as the host socket's share of the data in flight, each way, when a real
+/// socket carries it: one page. The real socket's own buffer then plays the part QEMU's socket
+/// plays (same kernel, and the guest's writes are passed on one page at a time as QEMU passes
+/// each virtqueue buffer), instead of adding to the model's [`HOST_SOCKET_BUFFER`]: with both, a
+/// client that left without reading lost ≈ 256 KiB more than under QEMU (966,656 B against
+/// 704,512 B, found by `tests/real_vm_vs_mock.rs`).
+///
+/// [`HOST_SOCKET_BUFFER`]: crate::channel::serial::HOST_SOCKET_BUFFER
+pub const SOCKET_SHARE: usize = 4096;
 
 /// Pause after a failed `accept()` (e.g. out of descriptors) before the next one.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -154,8 +154,8 @@ async fn drive(
     let (hr, hw) = tokio::io::split(port);
     if plan.is_passthrough() {
         tokio::select! {
-            _ = copy(sr, hw, COPY_CHUNK) => {}
-            _ = copy(hr, sw, TO_HOST_CHUNK) => {}
+            _ = copy(sr, hw) => {}
+            _ = copy(hr, sw) => {}
         }
         return None;
     }
@@ -171,11 +171,11 @@ async fn drive(
     }
 }
 
-async fn copy<R, W>(reader: R, mut writer: W, chunk: usize) -> std::io::Result<u64>
+async fn copy<R, W>(reader: R, mut writer: W) -> std::io::Result<u64>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut reader = BufReader::with_capacity(chunk, reader);
+    let mut reader = BufReader::with_capacity(COPY_CHUNK, reader);
     tokio::io::copy_buf(&mut reader, &mut writer).await
 }

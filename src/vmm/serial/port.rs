@@ -82,10 +82,20 @@ fn register(wakers: &mut Vec<Waker>, waker: &Waker) {
 impl SharedPort {
     /// A port with the guest's device closed and no host client.
     pub fn new() -> Self {
+        Self::with_model(SerialPort::new())
+    }
+
+    /// [`new`](Self::new) whose host socket holds `bytes` in each direction (see
+    /// [`SerialPort::with_socket_share`]).
+    pub fn with_socket_share(bytes: usize) -> Self {
+        Self::with_model(SerialPort::with_socket_share(bytes))
+    }
+
+    fn with_model(model: SerialPort) -> Self {
         let (events, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
         Self {
             inner: Arc::new(Mutex::new(Inner {
-                model: SerialPort::new(),
+                model,
                 wakers: Vec::new(),
                 session: 0,
                 next_session: 0,
