@@ -9,7 +9,8 @@
 #   gw.qga=<port name>        the real qemu-ga on that port (Debian's, with its libraries)
 #   gw.writer=<port name>:<N> writes `seq 1 N` to the port in 4 KiB writes from boot on (before any
 #       host), printing GW-WRITING <name> before and GW-WROTE <name> after on the console
-#   gw.reader=<port name>     reads the port until end of file, then prints GW-EOF <name>
+#   gw.reader=<port name>[:<delay s>]  after the delay (default 0) prints GW-READING <name>, reads the
+#       port until end of file, then prints GW-EOF <name> <bytes read>
 /bin/busybox mkdir -p /usr/bin /sbin /usr/sbin
 /bin/busybox --install -s
 mount -t proc proc /proc
@@ -31,9 +32,12 @@ write_port() { # name count
     dd if="/tmp/$1.data" of="/dev/virtio-ports/$1" bs=4096 2>/dev/null
     echo "GW-WROTE $1" >/dev/console
 }
-read_port() { # name
-    cat "/dev/virtio-ports/$1" >/dev/null
-    echo "GW-EOF $1" >/dev/console
+read_port() { # name delay
+    sleep "$2"
+    echo "GW-READING $1" >/dev/console
+    n=$(cat "/dev/virtio-ports/$1" | wc -c)
+    n=$((n))
+    echo "GW-EOF $1 $n" >/dev/console
 }
 for arg in $(cat /proc/cmdline); do
     case $arg in
@@ -52,7 +56,10 @@ for arg in $(cat /proc/cmdline); do
         write_port "${spec%%:*}" "${spec#*:}" &
         ;;
     gw.reader=*)
-        read_port "${arg#gw.reader=}" &
+        spec=${arg#gw.reader=}
+        delay=0
+        [ "${spec#*:}" != "$spec" ] && delay=${spec#*:}
+        read_port "${spec%%:*}" "$delay" &
         ;;
     gw.vsock=*)
         spec=${arg#gw.vsock=}

@@ -102,9 +102,11 @@ impl Spec {
         self
     }
 
-    /// A virtio-serial port `name` the guest reads until end of file (console: `GW-EOF name`).
-    pub fn reader(mut self, name: &str) -> Self {
-        self.serial.push((name.into(), format!("gw.reader={name}")));
+    /// A virtio-serial port `name` the guest opens `delay_secs` after boot and reads until end
+    /// of file (console: `GW-READING name`, then `GW-EOF name <bytes>`).
+    pub fn reader(mut self, name: &str, delay_secs: u32) -> Self {
+        self.serial
+            .push((name.into(), format!("gw.reader={name}:{delay_secs}")));
         self
     }
 
