@@ -394,9 +394,9 @@ fn a_leaving_host_s_unread_data_is_discarded_on_the_real_vm_and_the_mock() {
     let modelled = unread_data_is_discarded_when_the_host_leaves(&mock.socket, COUNT);
     eprintln!("discarded: real {real} bytes, mock {modelled} bytes");
     // The port's queue and the host socket's share are modelled exactly; the mock's own socket
-    // (kept at the kernel's minimum buffer) and its copy chunk still hold a page or two.
+    // (kept at a two-page buffer, which the kernel doubles) and its copy chunk hold a few pages.
     assert!(
-        real.abs_diff(modelled) <= 4 * WRITE,
+        real.abs_diff(modelled) <= 8 * WRITE,
         "the mock discards {modelled} bytes where QEMU discards {real}"
     );
 }

@@ -280,8 +280,8 @@ pub struct SerialPort {
     delivered_to_host: u64,
     delivered_to_guest: u64,
     refused_total: u64,
-    /// What the host socket holds in each direction; 0 means [`HOST_SOCKET_BUFFER`].
-    socket_share: usize,
+    /// What the host socket holds of a client's writes; 0 means [`HOST_SOCKET_BUFFER`].
+    host_write_share: usize,
 }
 
 impl SerialPort {
@@ -290,23 +290,14 @@ impl SerialPort {
         Self::default()
     }
 
-    /// A port whose host socket holds `bytes` in each direction instead of
-    /// [`HOST_SOCKET_BUFFER`] (at least 1). An adapter that moves the bytes through a real
-    /// socket uses a small share, so that the real socket's own buffer plays that part as under
-    /// QEMU, instead of adding to it.
-    pub fn with_socket_share(bytes: usize) -> Self {
+    /// A port that takes at most `bytes` (at least 1) of a host client's writes ahead of the
+    /// guest instead of [`HOST_SOCKET_BUFFER`]. An adapter that reads the client's real socket
+    /// uses a small share: the client's own socket buffer then holds the rest, as under QEMU,
+    /// instead of adding to it.
+    pub fn with_host_write_share(bytes: usize) -> Self {
         Self {
-            socket_share: bytes.max(1),
+            host_write_share: bytes.max(1),
             ..Self::default()
-        }
-    }
-
-    /// What the host socket holds in each direction.
-    pub fn socket_share(&self) -> usize {
-        if self.socket_share == 0 {
-            HOST_SOCKET_BUFFER
-        } else {
-            self.socket_share
         }
     }
 
@@ -333,10 +324,12 @@ impl SerialPort {
     }
 
     /// A host client writes: returns how many bytes its socket took (0 when its buffer of
-    /// [`socket_share`](Self::socket_share) bytes is full). A queued client's bytes wait until it
-    /// is accepted.
+    /// [`HOST_SOCKET_BUFFER`] bytes is full). A queued client's bytes wait until it is accepted.
     pub fn host_write(&mut self, client: ClientId, bytes: &[u8]) -> Result<usize, SerialError> {
-        let share = self.socket_share();
+        let share = match self.host_write_share {
+            0 => HOST_SOCKET_BUFFER,
+            n => n,
+        };
         let c = self.client_mut(client)?;
         let n = bytes.len().min(share.saturating_sub(c.to_guest.len()));
         c.to_guest.extend(&bytes[..n]);
@@ -533,10 +526,9 @@ impl SerialPort {
     /// QEMU passes queued guest writes to the active client's socket while it has room (partial
     /// writes included), then a blocked guest writer resumes if room appeared.
     fn settle(&mut self) {
-        let share = self.socket_share();
         if let Some(active) = self.active.as_mut() {
             while let Some(front) = self.port_queue.front() {
-                let room = share.saturating_sub(active.to_host.len());
+                let room = HOST_SOCKET_BUFFER - active.to_host.len();
                 if room == 0 {
                     break;
                 }

@@ -157,6 +157,8 @@ enum Inner {
 pub struct Listener {
     inner: Inner,
     endpoint: Endpoint,
+    /// `SO_SNDBUF` for each accepted Unix connection, if set.
+    send_buffer: Option<usize>,
 }
 
 fn io_err(endpoint: &Endpoint, source: io::Error) -> ListenError {
@@ -229,6 +231,7 @@ impl Listener {
                     .map_err(|e| classify_bind_error(endpoint, endpoint.to_string(), e))?;
                 let local = listener.local_addr().map_err(|e| io_err(endpoint, e))?;
                 Ok(Self {
+                    send_buffer: None,
                     inner: Inner::Tcp(listener),
                     endpoint: Endpoint::Tcp {
                         host: local.ip().to_string(),
@@ -241,6 +244,7 @@ impl Listener {
                     .map_err(|e| classify_bind_error(endpoint, endpoint.to_string(), e))?;
                 let local = listener.local_addr().map_err(|e| io_err(endpoint, e))?;
                 Ok(Self {
+                    send_buffer: None,
                     inner: Inner::Vsock(listener),
                     endpoint: Endpoint::Vsock {
                         cid: local.cid(),
@@ -249,16 +253,19 @@ impl Listener {
                 })
             }
             Endpoint::Pty(link) => Ok(Self {
+                send_buffer: None,
                 inner: Inner::Pty(Pty::open(link)?),
                 endpoint: endpoint.clone(),
             }),
             Endpoint::SerialPort(path) => Ok(Self {
+                send_buffer: None,
                 inner: Inner::SerialPort(
                     SerialPortListener::new(path).map_err(|e| io_err(endpoint, e))?,
                 ),
                 endpoint: endpoint.clone(),
             }),
             Endpoint::Stdio => Ok(Self {
+                send_buffer: None,
                 inner: Inner::Stdio { taken: false },
                 endpoint: Endpoint::Stdio,
             }),
@@ -296,6 +303,7 @@ impl Listener {
         // On error, dropping `file` removes the socket file just created.
         let listener = socket.listen(backlog).map_err(|e| io_err(&endpoint, e))?;
         Ok(Self {
+            send_buffer: None,
             inner: Inner::Unix {
                 listener,
                 _file: file,
@@ -321,6 +329,7 @@ impl Listener {
             ));
         };
         Ok(Self {
+            send_buffer: None,
             inner: Inner::Hvsock {
                 listener,
                 _file,
@@ -334,6 +343,13 @@ impl Listener {
                 port: ports.first().copied().unwrap_or(0),
             },
         })
+    }
+
+    /// Sets `SO_SNDBUF` on every Unix connection accepted from now on (other endpoints ignore
+    /// it). The mock virtio-serial VMM keeps the kernel's buffer at its minimum because its model
+    /// already holds the host socket's share of the data in flight.
+    pub fn set_send_buffer(&mut self, bytes: usize) {
+        self.send_buffer = Some(bytes);
     }
 
     /// How many hybrid-vsock connections were closed at the handshake (bad command, unserved port).
@@ -361,6 +377,10 @@ impl Listener {
                     .accept()
                     .await
                     .map_err(|e| io_err(&self.endpoint, e))?;
+                if let Some(bytes) = self.send_buffer {
+                    rustix::net::sockopt::set_socket_send_buffer_size(&stream, bytes)
+                        .map_err(|e| io_err(&self.endpoint, e.into()))?;
+                }
                 let peer = match (stream.peer_cred(), addr.as_pathname()) {
                     (Ok(cred), _) => match cred.pid() {
                         Some(pid) => format!("pid {pid} uid {}", cred.uid()),

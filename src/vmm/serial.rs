@@ -257,7 +257,7 @@ impl SerialVmm {
     pub async fn start(config: SerialVmmConfig) -> Result<Self, SerialVmmError> {
         check_port_name(&config.port_name)?;
         let (stream_faults, setup) = sort_faults(&config.faults, &config.protocol)?;
-        let port = SharedPort::with_socket_share(host::SOCKET_SHARE);
+        let port = SharedPort::with_host_write_share(host::COPY_CHUNK);
         let mut vmm = Self {
             events: Some(port.subscribe()),
             port,
@@ -279,8 +279,9 @@ impl SerialVmm {
             });
             return Ok(vmm);
         }
-        let listener =
+        let mut listener =
             Listener::bind_unix_with_backlog(&config.socket, host::HOST_LISTEN_BACKLOG).await?;
+        listener.set_send_buffer(host::KERNEL_SEND_BUFFER);
         let before_host = setup.contains(&FaultKind::GuestBeforeHost);
         if before_host {
             vmm.port.arm_guest_before_host();

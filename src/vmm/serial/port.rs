@@ -85,10 +85,10 @@ impl SharedPort {
         Self::with_model(SerialPort::new())
     }
 
-    /// [`new`](Self::new) whose host socket holds `bytes` in each direction (see
-    /// [`SerialPort::with_socket_share`]).
-    pub fn with_socket_share(bytes: usize) -> Self {
-        Self::with_model(SerialPort::with_socket_share(bytes))
+    /// [`new`](Self::new) taking at most `bytes` of a client's writes ahead of the guest (see
+    /// [`SerialPort::with_host_write_share`]).
+    pub fn with_host_write_share(bytes: usize) -> Self {
+        Self::with_model(SerialPort::with_host_write_share(bytes))
     }
 
     fn with_model(model: SerialPort) -> Self {
