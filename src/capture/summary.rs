@@ -27,8 +27,8 @@ pub const UNANSWERED_LISTED: usize = 20;
 /// The most requests awaiting a reply at once; beyond it the oldest count as unanswered.
 pub const MAX_OUTSTANDING: usize = 100_000;
 
-/// Frame types that are neither requests nor replies.
-const NOT_PAIRED: &[&str] = &[
+/// Frame types that are neither requests nor replies (the TUI's pairing uses the same list).
+pub const NOT_PAIRED: &[&str] = &[
     "log",
     "delimiter",
     "data",

@@ -11,6 +11,16 @@ use bytes::{Bytes, BytesMut};
 
 use super::codec::{Decoded, Decoder, Describe, Frame};
 
+/// `b` as a printable character: printable ASCII and space as they are, anything else as `.`
+/// (previews and hex dumps).
+pub fn printable(b: u8) -> char {
+    if b.is_ascii_graphic() || b == b' ' {
+        b as char
+    } else {
+        '.'
+    }
+}
+
 /// Largest raw frame: 64 KiB, one pipe or socket buffer's worth.
 pub const RAW_MAX_FRAME: usize = 64 * 1024;
 
@@ -33,13 +43,7 @@ impl RawData {
             .0
             .iter()
             .take(PREVIEW_CHARS)
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    b as char
-                } else {
-                    '.'
-                }
-            })
+            .map(|&b| printable(b))
             .collect();
         if self.0.len() > PREVIEW_CHARS {
             s.push('…');

@@ -7,21 +7,11 @@
 use std::collections::{HashMap, VecDeque};
 
 use guestwire::capture::ConnId;
+use guestwire::capture::summary::NOT_PAIRED;
 use guestwire::wire::Direction;
 
 /// The most requests remembered while waiting for their reply (beyond it the oldest are forgotten).
 pub const MAX_WAITING: usize = 10_000;
-
-/// Frame types that are neither requests nor replies (as the capture summary has them).
-const NOT_PAIRED: &[&str] = &[
-    "log",
-    "delimiter",
-    "data",
-    "guest-shutdown",
-    "guest-suspend-disk",
-    "guest-suspend-ram",
-    "guest-suspend-hybrid",
-];
 
 /// Requests waiting for their reply.
 #[derive(Debug, Default)]

@@ -1,5 +1,7 @@
 //! A classic hex dump (offset, 16 bytes in two groups of 8, ASCII) of a frame's kept bytes.
 
+use guestwire::wire::raw::printable;
+
 /// The dump of `bytes`, the first of a frame of `total` bytes; ends with `… N more bytes` when
 /// `bytes` is shorter.
 pub fn lines(bytes: &[u8], total: u64) -> Vec<String> {
@@ -15,16 +17,7 @@ pub fn lines(bytes: &[u8], total: u64) -> Vec<String> {
                 None => hex.push_str("   "),
             }
         }
-        let ascii: String = chunk
-            .iter()
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    b as char
-                } else {
-                    '.'
-                }
-            })
-            .collect();
+        let ascii: String = chunk.iter().map(|&b| printable(b)).collect();
         out.push(format!("{:04x}  {hex} |{ascii}|", i * 16));
     }
     let more = total.saturating_sub(bytes.len() as u64);
